@@ -1,0 +1,109 @@
+"""Configuration from environment variables, with embedded defaults for demo and tests.
+
+Every vendor base URL can be overridden so a local stand-in can answer (PRODUCT.md §7).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+MODES = ("production", "demo", "test")
+
+
+class ConfigError(RuntimeError):
+    """The configuration is not usable; start-up stops with this message."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "production"
+    database_url: str = "sqlite:///dunning.sqlite"
+    secret_key: str = ""
+    encryption_key: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    hubspot_client_id: str = ""
+    hubspot_client_secret: str = ""
+    hubspot_app_id: str = ""
+    hubspot_api_base: str = "https://api.hubapi.com"
+    hubspot_authorize_url: str = "https://app.hubspot.com/oauth/authorize"
+    stripe_api_base: str = "https://api.stripe.com"
+    admin_token: str = ""
+    scheduler_enabled: bool = False
+    purge_grace_days: int = 30
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "demo"
+
+    @property
+    def is_test(self) -> bool:
+        return self.mode == "test"
+
+
+_ENV = {
+    "mode": "DUNNING_MODE",
+    "database_url": "DATABASE_URL",
+    "secret_key": "SECRET_KEY",
+    "encryption_key": "DUNNING_ENCRYPTION_KEY",
+    "public_base_url": "PUBLIC_BASE_URL",
+    "hubspot_client_id": "HUBSPOT_CLIENT_ID",
+    "hubspot_client_secret": "HUBSPOT_CLIENT_SECRET",
+    "hubspot_app_id": "HUBSPOT_APP_ID",
+    "hubspot_api_base": "HUBSPOT_API_BASE",
+    "hubspot_authorize_url": "HUBSPOT_AUTHORIZE_URL",
+    "stripe_api_base": "STRIPE_API_BASE",
+    "admin_token": "DUNNING_ADMIN_TOKEN",
+    "scheduler_enabled": "DUNNING_SCHEDULER",
+    "purge_grace_days": "DUNNING_PURGE_GRACE_DAYS",
+}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    if kinds[name] in ("bool", bool) and isinstance(raw, str):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kinds[name] in ("int", int):
+        return int(raw)
+    return raw
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings from the environment, then `overrides`; validate them."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, var in _ENV.items():
+        if var in env and env[var] != "":
+            values[name] = _coerce(name, env[var])
+    for name, value in (overrides or {}).items():
+        values[name] = _coerce(name, value)
+    settings = Settings(**values)
+    return _validate(settings)
+
+
+def _validate(settings: Settings) -> Settings:
+    if settings.mode not in MODES:
+        raise ConfigError(f"DUNNING_MODE must be one of {', '.join(MODES)}, not {settings.mode!r}")
+    if settings.mode == "production":
+        missing = [
+            var
+            for name, var in (("encryption_key", "DUNNING_ENCRYPTION_KEY"), ("secret_key", "SECRET_KEY"))
+            if not getattr(settings, name)
+        ]
+        if missing:
+            raise ConfigError(
+                f"{' and '.join(missing)} must be set: secrets are encrypted at rest and sessions "
+                "are signed with them. Generate an encryption key with: python -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'. "
+                "For a local trial run the demo instead (DUNNING_MODE=demo)."
+            )
+        return settings
+    if not settings.secret_key:
+        settings = replace(settings, secret_key=secrets.token_urlsafe(32))
+    return settings

@@ -1,0 +1,91 @@
+"""Shared fixtures: a fresh app and database per test, HTTP mocked with `responses`.
+
+The database is SQLite in a temp dir, or PostgreSQL when TEST_DATABASE_URL is set (CI runs the
+suite on both); each test gets an empty, freshly migrated schema.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import responses
+from sqlalchemy import text
+
+from app import create_app
+from connector.config import load_settings
+from connector.context import Services, get_services
+from connector.crypto import SecretBox
+from connector.storage.db import make_engine, upgrade_schema
+
+TEST_KEY = "hG4FZr7h1XUkz0q1m8mD1w6F3bq4e2f5yq7Jr9o0ZkA="  # a Fernet key for tests only
+FIXED_NOW = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
+
+
+def _database_url(tmp_path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_path}/test.sqlite"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings(
+        {
+            "mode": "test",
+            "database_url": _database_url(tmp_path),
+            "secret_key": "test-secret-key",
+            "encryption_key": TEST_KEY,
+            "public_base_url": "https://connector.example.test",
+            "hubspot_client_id": "test-client-id",
+            "hubspot_client_secret": "test-client-secret",
+            "hubspot_app_id": "1234567",
+        },
+        environ={},
+    )
+
+
+@pytest.fixture
+def services(settings) -> Iterator[Services]:
+    engine = make_engine(settings.database_url)
+    upgrade_schema(engine)
+    svc = Services(settings=settings, engine=engine, box=SecretBox(TEST_KEY), clock=lambda: FIXED_NOW)
+    yield svc
+    engine.dispose()
+
+
+@pytest.fixture
+def app(services):
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def engine(services):
+    return services.engine
+
+
+@pytest.fixture
+def http() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def now() -> datetime:
+    return FIXED_NOW
+
+
+__all__ = ["get_services"]
