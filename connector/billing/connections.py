@@ -1,0 +1,169 @@
+"""Connecting a Stripe account to an installation: key, webhook endpoint, signing secret.
+
+An installation has at most one billing connection (PRODUCT.md §2). Its webhook URL carries an
+unguessable token that stays the same across reconnects, so a hand-made Stripe endpoint keeps
+working when only the key changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from sqlmodel import Session, select
+
+from connector.billing.stripe_api import WEBHOOK_EVENTS, StripeApi, account_mode
+from connector.context import Services
+from connector.crypto import SecretBox
+from connector.errors import BadInput, ConnectorError
+from connector.storage.models import AuditLog, BillingConnection, Installation
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def stripe_webhook_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/webhooks/stripe/{token}"
+
+
+def connect_stripe(
+    session: Session,
+    services: Services,
+    installation_id: int,
+    *,
+    api_key: str,
+    endpoint_secret: str | None = None,
+    actor: str = "admin",
+) -> BillingConnection:
+    """Connect (or reconnect) the installation's Stripe account; returns the flushed row.
+
+    Without `endpoint_secret` a webhook endpoint is created through the API and its secret
+    stored; with one (`whsec_…`, several comma-separated during a rotation) the admin made the
+    endpoint by hand. Reconnecting replaces key and secret and keeps the webhook token.
+    Raises BadInput for unusable input, the Stripe errors of connector.billing.stripe_api
+    (key refused, permission missing: FatalProviderError; outage: TransientProviderError).
+    """
+    api_key = (api_key or "").strip()
+    try:
+        mode = account_mode(api_key)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+    hand_secrets = (
+        _parse_secrets(endpoint_secret) if endpoint_secret and endpoint_secret.strip() else None
+    )
+
+    installation = session.get(Installation, installation_id)
+    if installation is None:
+        raise BadInput("unknown installation", status=404)
+    existing = session.exec(
+        select(BillingConnection).where(BillingConnection.installation_id == installation_id)
+    ).first()
+    if existing is not None and existing.provider != "stripe":
+        raise BadInput(
+            f"This installation is connected to {existing.provider}; disconnect it before "
+            "connecting Stripe (one billing connection per installation).",
+            status=409,
+        )
+
+    conn = existing or BillingConnection(
+        installation_id=installation_id,
+        provider="stripe",
+        webhook_token=secrets.token_urlsafe(32),
+    )
+    old_endpoint_id = conn.provider_endpoint_id
+    old_key = _stored_key(services.box, conn) if existing is not None else ""
+
+    api = StripeApi(api_key, base_url=services.settings.stripe_api_base, session=services.http)
+    if hand_secrets is None:
+        url = stripe_webhook_url(services.settings.public_base_url, conn.webhook_token)
+        endpoint_id, secret = api.create_webhook_endpoint(url, WEBHOOK_EVENTS)
+        conn.provider_endpoint_id = endpoint_id
+        conn.webhook_secret_enc = services.box.encrypt(secret)
+    else:
+        conn.provider_endpoint_id = ""
+        conn.webhook_secret_enc = services.box.encrypt(",".join(hand_secrets))
+
+    # The endpoint we made earlier also posts to this URL, signed with the secret we just
+    # replaced: every delivery would fail verification until Stripe disables it and emails
+    # the admin. Remove it, best effort (the old key may be rolled, the new one may belong to
+    # another account or mode).
+    old_endpoint_removed = None
+    if old_endpoint_id and old_endpoint_id != conn.provider_endpoint_id:
+        old_endpoint_removed = _remove_endpoint(services, old_endpoint_id, [api_key, old_key])
+
+    conn.api_key_enc = services.box.encrypt(api_key)
+    previous_mode = conn.mode if existing is not None else None
+    conn.mode = mode
+    session.add(conn)
+    session.flush()
+    session.add(
+        AuditLog(
+            installation_id=installation_id,
+            actor=actor,
+            action="billing.reconnected" if existing is not None else "billing.connected",
+            detail={
+                "provider": "stripe",
+                "connection_id": conn.id,
+                "mode": mode,
+                "previous_mode": previous_mode,
+                "endpoint": "created" if hand_secrets is None else "hand_entered",
+                "old_endpoint_removed": old_endpoint_removed,
+            },
+        )
+    )
+    log.info(
+        "stripe connected installation=%s connection=%s mode=%s endpoint=%s",
+        installation_id,
+        conn.id,
+        mode,
+        "created" if hand_secrets is None else "hand_entered",
+    )
+    return conn
+
+
+def webhook_secrets(conn: BillingConnection, box: SecretBox) -> list[str]:
+    """The signing secrets to try, as stored; several while a rolled secret overlaps."""
+    return [s.strip() for s in box.decrypt(conn.webhook_secret_enc).split(",") if s.strip()]
+
+
+def connection_by_token(session: Session, token: str) -> BillingConnection | None:
+    if not token:
+        return None
+    return session.exec(
+        select(BillingConnection).where(BillingConnection.webhook_token == token)
+    ).first()
+
+
+def _parse_secrets(raw: str) -> list[str]:
+    found = [s.strip() for s in raw.split(",") if s.strip()]
+    bad = [
+        s
+        for s in found
+        if not s.startswith(WEBHOOK_SECRET_PREFIX) or len(s) <= len(WEBHOOK_SECRET_PREFIX)
+    ]
+    if not found or bad:
+        raise BadInput(
+            "The webhook signing secret starts with 'whsec_' (Stripe: Developers → Webhooks → your "
+            "endpoint → Signing secret; or the one `stripe listen` prints)."
+        )
+    return found
+
+
+def _stored_key(box: SecretBox, conn: BillingConnection) -> str:
+    try:
+        return box.decrypt(conn.api_key_enc)
+    except ValueError:  # encrypted under a key no longer configured; only cleanup needs it
+        return ""
+
+
+def _remove_endpoint(services: Services, endpoint_id: str, keys: list[str]) -> bool:
+    for key in dict.fromkeys(k for k in keys if k):
+        api = StripeApi(key, base_url=services.settings.stripe_api_base, session=services.http)
+        try:
+            if api.delete_webhook_endpoint(endpoint_id):
+                return True
+        except ConnectorError as exc:
+            log.warning("could not remove old stripe webhook endpoint: %s", type(exc).__name__)
+    log.warning("old stripe webhook endpoint was not removed; the admin may delete it in Stripe")
+    return False
