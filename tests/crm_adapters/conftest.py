@@ -1,0 +1,32 @@
+"""Fixtures for the CRM adapter tests (helpers live in hubspot_standin.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import responses
+from hubspot_standin import FakeClock, HubSpotStandIn, make_client
+
+from crm_adapters.hubspot.adapter import HubSpotAdapter
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def standin_mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def standin(standin_mock) -> HubSpotStandIn:
+    return HubSpotStandIn(standin_mock)
+
+
+@pytest.fixture
+def hubspot_adapter(standin, clock) -> HubSpotAdapter:
+    return HubSpotAdapter(make_client(clock))
