@@ -65,7 +65,7 @@ def current_failure_reason(state: CustomerState) -> FailureReason | None:
     """
     if not state.in_episode or state.failed_payment_attempts < 1:
         return None
-    return state.last_failure_reason
+    return state.episode_failure_reason
 
 
 def is_hard_decline(state: CustomerState) -> bool:

@@ -52,7 +52,10 @@ class CustomerState:
     currency_exponent: int = 2  # as the *provider* uses it
     other_currencies_owed: tuple[str, ...] = ()
     failed_payment_attempts: int = 0
-    last_failure_reason: FailureReason | None = None
+    last_failure_reason: FailureReason | None = None  # history: kept after the episode ends
+    # the latest known reason among the *current* episode's attempts (None outside an episode, or
+    # for an unpaid send_invoice invoice with no failed payment): what §5's reason row scores
+    episode_failure_reason: FailureReason | None = None
     next_payment_retry_date: date | None = None
     first_failed_payment_date: date | None = None
     last_successful_payment_date: date | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -43,6 +44,7 @@ def in_episode(
         currency="USD",
         failed_payment_attempts=attempts,
         last_failure_reason=reason,
+        episode_failure_reason=reason if attempts else None,
         first_failed_payment_date=date(2026, 3, 1),
         late_payments_12m=episodes_12m,
         current_episode=Episode(start=date(2026, 3, 1), collection_method=method),
@@ -373,3 +375,11 @@ def test_reasons_text_cuts_a_single_overlong_part():
     text = risk_reasons_text(score, outside_episode())
     assert len(text) == 255
     assert text == "y" * 254 + "…"
+
+
+def test_reason_of_an_earlier_episode_never_scores_in_the_current_one():
+    # Attempts failed in this episode but their reason is unknown: the history reason must not count.
+    state = replace(in_episode(reason=R.EXPIRED_CARD, attempts=2, owed=0, days=0),
+                    episode_failure_reason=None)
+    assert current_failure_reason(state) is None
+    assert score_risk(state).points == ()

@@ -30,6 +30,7 @@ def in_episode(
         currency="USD",
         failed_payment_attempts=1 if reason else 0,
         last_failure_reason=reason,
+        episode_failure_reason=reason,
         first_failed_payment_date=date(2026, 3, 1),
         late_payments_12m=episodes_12m,
         current_episode=Episode(

@@ -1,0 +1,364 @@
+"""Stripe webhook events -> billing facts for one customer.
+
+Both payload shapes are read (reference/billing.md §1.2):
+- API 2025-03-31.basil and later: an invoice carries no `charge`/`payment_intent`/`subscription`
+  (the subscription is at `parent.subscription_details.subscription`), and charges/payment
+  intents carry no `invoice`. A decline is then joined to its invoice attempt by customer and
+  time in `connector.domain.billing_state` (rule and window documented there).
+- older versions: `invoice.charge`, `invoice.payment_intent`, `invoice.subscription`,
+  `charge.invoice`, `payment_intent.invoice`.
+
+Each failed charge is keyed by its charge id wherever an event names it (`ch:<id>`), so the
+charge.failed, payment_intent.payment_failed and (pre-basil) invoice.payment_failed events of one
+attempt become one fact; events that name no charge are keyed by event id (`evt:<id>`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.domain.billing_facts import (
+    CustomerDeleted,
+    DisputeSnapshot,
+    Fact,
+    InvoiceSnapshot,
+    PaymentFailure,
+    ProfileSnapshot,
+    RefundSnapshot,
+    SubscriptionSnapshot,
+)
+
+log = logging.getLogger(__name__)
+
+
+class MalformedEvent(ValueError):
+    """The body is not a Stripe event the connector can read. The message is safe to log."""
+
+
+@dataclass(frozen=True)
+class StripeEventFacts:
+    customer_id: str | None
+    facts: list[Fact] = field(default_factory=list)
+    handled: bool = True  # False: a type the connector does not use (record it and ack it)
+    customer_email: str | None = None
+    customer_name: str | None = None
+    # A dispute names only its charge: when the customer is not in the payload, the shell may
+    # re-read this charge to learn it (then merge `facts` into that customer).
+    lookup_charge_id: str | None = None
+    note: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The envelope.
+
+
+def parse_stripe_event(payload: bytes) -> dict[str, Any]:
+    """The event as a dict, or `MalformedEvent` saying what is wrong with it."""
+    try:
+        event = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedEvent(f"body is not valid JSON: {exc.__class__.__name__}") from None
+    if not isinstance(event, dict):
+        raise MalformedEvent("body is not a JSON object")
+    if event.get("object") == "v2.core.event":
+        raise MalformedEvent("thin (v2) events are not supported; send snapshot (v1) events")
+    if event.get("object", "event") != "event":
+        raise MalformedEvent(f"body is a {event.get('object')!r} object, not an event")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id.startswith("evt_"):
+        raise MalformedEvent("event has no id starting with evt_")
+    if not isinstance(event.get("type"), str) or not event["type"]:
+        raise MalformedEvent("event has no type")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise MalformedEvent("event has no data.object")
+    if not _is_int(event.get("created")):
+        raise MalformedEvent("event has no integer created time")
+    if not isinstance(event.get("livemode"), bool):
+        raise MalformedEvent("event has no livemode flag")
+    return event
+
+
+# ---------------------------------------------------------------------------------------------
+# Field helpers.
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(value: Any) -> int | None:
+    return value if _is_int(value) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _id(value: Any) -> str | None:
+    """An id from a field that may be a string or an expanded object."""
+    if isinstance(value, dict):
+        return _str(value.get("id"))
+    return _str(value)
+
+
+def _currency(value: Any) -> str | None:
+    return value.upper() if isinstance(value, str) and value else None
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _invoice_subscription(inv: Mapping[str, Any]) -> str | None:
+    # basil+: parent.subscription_details.subscription; before: invoice.subscription.
+    sub = _id(_dict(_dict(inv.get("parent")).get("subscription_details")).get("subscription"))
+    if sub is None:
+        sub = _id(inv.get("subscription"))
+    if sub is None:
+        for line in _dict(inv.get("lines")).get("data") or ():
+            details = _dict(_dict(_dict(line).get("parent")).get("subscription_item_details"))
+            sub = _id(details.get("subscription")) or _id(_dict(line).get("subscription"))
+            if sub:
+                break
+    return sub
+
+
+def _invoice_snapshot(inv: Mapping[str, Any], observed_at: int) -> InvoiceSnapshot:
+    transitions = _dict(inv.get("status_transitions"))
+    return InvoiceSnapshot(
+        invoice_id=inv["id"],
+        observed_at=observed_at,
+        status=_str(inv.get("status")) or "draft",
+        collection_method=_str(inv.get("collection_method")),
+        currency=_currency(inv.get("currency")),
+        total=_int(inv.get("total")),
+        amount_due=_int(inv.get("amount_due")),
+        amount_paid=_int(inv.get("amount_paid")),
+        amount_remaining=_int(inv.get("amount_remaining")),
+        due_date=_int(inv.get("due_date")),
+        created=_int(inv.get("created")),
+        attempt_count=_int(inv.get("attempt_count")) or 0,
+        next_payment_attempt=_int(inv.get("next_payment_attempt")),
+        billing_reason=_str(inv.get("billing_reason")),
+        subscription_id=_invoice_subscription(inv),
+        paid_at=_int(transitions.get("paid_at")),
+        voided_at=_int(transitions.get("voided_at")),
+        marked_uncollectible_at=_int(transitions.get("marked_uncollectible_at")),
+    )
+
+
+def _codes_from_error(err: Mapping[str, Any]) -> dict[str, str | None]:
+    # PaymentIntent.last_payment_error: code (e.g. card_declined), decline_code, advice_code.
+    return {
+        "decline_code": _str(err.get("decline_code")),
+        "failure_code": _str(err.get("code")),
+        "advice_code": _str(err.get("advice_code")),
+    }
+
+
+def _codes_from_charge(charge: Mapping[str, Any]) -> dict[str, str | None]:
+    # A Charge has no decline_code field: the issuer's decline code (or Radar's reason, e.g.
+    # highest_risk_level) is outcome.reason; failure_code is the generic code.
+    outcome = _dict(charge.get("outcome"))
+    return {
+        "decline_code": _str(outcome.get("reason")),
+        "failure_code": _str(charge.get("failure_code")),
+        "advice_code": _str(outcome.get("advice_code")),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Handlers: (event, data.object) -> StripeEventFacts.
+
+
+def _invoice_event(event: Mapping[str, Any], inv: Mapping[str, Any]) -> StripeEventFacts:
+    customer = _id(inv.get("customer"))
+    created = event["created"]
+    facts: list[Fact] = [_invoice_snapshot(inv, created)]
+    email, name = _str(inv.get("customer_email")), _str(inv.get("customer_name"))
+    if email or name:
+        facts.append(ProfileSnapshot(created, email, name, source="invoice"))
+    if event["type"] in ("invoice.payment_failed", "invoice.payment_action_required"):
+        facts.append(_invoice_failure(event, inv))
+    return StripeEventFacts(customer, facts, customer_email=email, customer_name=name)
+
+
+def _invoice_failure(event: Mapping[str, Any], inv: Mapping[str, Any]) -> PaymentFailure:
+    # Pre-basil invoices name the charge of the attempt, possibly expanded; basil ones don't.
+    charge = inv.get("charge")
+    charge_id = _id(charge)
+    intent = inv.get("payment_intent")
+    codes: dict[str, str | None] = {}
+    if isinstance(intent, dict):
+        codes = _codes_from_error(_dict(intent.get("last_payment_error")))
+    if isinstance(charge, dict) and not any(codes.values()):
+        codes = _codes_from_charge(charge)
+    return PaymentFailure(
+        key=f"ch:{charge_id}" if charge_id else f"evt:{event['id']}",
+        at=event["created"],
+        invoice_id=inv["id"],
+        charge_id=charge_id,
+        payment_intent_id=_id(intent),
+        action_required=event["type"] == "invoice.payment_action_required",
+        amount=_int(inv.get("amount_remaining")),
+        currency=_currency(inv.get("currency")),
+        sources=frozenset({event["type"]}),
+        **codes,
+    )
+
+
+def _charge_failed(event: Mapping[str, Any], ch: Mapping[str, Any]) -> StripeEventFacts:
+    failure = PaymentFailure(
+        key=f"ch:{ch['id']}",
+        at=_int(ch.get("created")) or event["created"],
+        invoice_id=_id(ch.get("invoice")),  # pre-basil only
+        charge_id=ch["id"],
+        payment_intent_id=_id(ch.get("payment_intent")),
+        amount=_int(ch.get("amount")),
+        currency=_currency(ch.get("currency")),
+        sources=frozenset({"charge.failed"}),
+        **_codes_from_charge(ch),
+    )
+    return StripeEventFacts(_id(ch.get("customer")), [failure])
+
+
+def _payment_intent_failed(event: Mapping[str, Any], pi: Mapping[str, Any]) -> StripeEventFacts:
+    err = _dict(pi.get("last_payment_error"))
+    charge_id = _id(err.get("charge")) or _id(pi.get("latest_charge"))
+    failure = PaymentFailure(
+        key=f"ch:{charge_id}" if charge_id else f"evt:{event['id']}",
+        at=event["created"],
+        invoice_id=_id(pi.get("invoice")),  # pre-basil only
+        charge_id=charge_id,
+        payment_intent_id=pi["id"],
+        amount=_int(pi.get("amount")),
+        currency=_currency(pi.get("currency")),
+        sources=frozenset({"payment_intent.payment_failed"}),
+        **_codes_from_error(err),
+    )
+    return StripeEventFacts(_id(pi.get("customer")), [failure])
+
+
+def _charge_refunded(event: Mapping[str, Any], ch: Mapping[str, Any]) -> StripeEventFacts:
+    refund = RefundSnapshot(
+        charge_id=ch["id"],
+        observed_at=event["created"],
+        amount_refunded=_int(ch.get("amount_refunded")) or 0,
+        currency=_currency(ch.get("currency")),
+    )
+    return StripeEventFacts(_id(ch.get("customer")), [refund])
+
+
+def _dispute(event: Mapping[str, Any], dp: Mapping[str, Any]) -> StripeEventFacts:
+    snapshot = DisputeSnapshot(
+        dispute_id=dp["id"],
+        observed_at=event["created"],
+        status=_str(dp.get("status")) or "needs_response",
+        charge_id=_id(dp.get("charge")),
+        amount=_int(dp.get("amount")),
+        currency=_currency(dp.get("currency")),
+        reason=_str(dp.get("reason")),
+    )
+    # A Dispute has no customer field; an expanded charge or payment intent would name it.
+    customer = _id(_dict(dp.get("charge")).get("customer")) or _id(
+        _dict(dp.get("payment_intent")).get("customer")
+    )
+    if customer:
+        return StripeEventFacts(customer, [snapshot])
+    return StripeEventFacts(
+        None,
+        [snapshot],
+        lookup_charge_id=snapshot.charge_id,
+        note=f"dispute {dp['id']} names no customer; read charge {snapshot.charge_id} to find it",
+    )
+
+
+def _subscription(event: Mapping[str, Any], sub: Mapping[str, Any]) -> StripeEventFacts:
+    snapshot = SubscriptionSnapshot(
+        subscription_id=sub["id"],
+        observed_at=event["created"],
+        status=_str(sub.get("status")) or "active",
+        collection_method=_str(sub.get("collection_method")),
+        canceled_at=_int(sub.get("canceled_at")),
+        ended_at=_int(sub.get("ended_at")),
+        cancellation_reason=_str(_dict(sub.get("cancellation_details")).get("reason")),
+    )
+    return StripeEventFacts(_id(sub.get("customer")), [snapshot])
+
+
+def _customer(event: Mapping[str, Any], cus: Mapping[str, Any]) -> StripeEventFacts:
+    email, name = _str(cus.get("email")), _str(cus.get("name"))
+    snapshot = ProfileSnapshot(event["created"], email, name, source="customer")
+    return StripeEventFacts(cus["id"], [snapshot], customer_email=email, customer_name=name)
+
+
+def _customer_deleted(event: Mapping[str, Any], cus: Mapping[str, Any]) -> StripeEventFacts:
+    # No personal data is passed on for a deleted customer: it is about to be erased.
+    return StripeEventFacts(cus["id"], [CustomerDeleted(at=event["created"])])
+
+
+_Handler = Callable[[Mapping[str, Any], Mapping[str, Any]], StripeEventFacts]
+
+_INVOICE_TYPES = (
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.updated",
+    "invoice.sent",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "invoice.payment_action_required",
+    "invoice.marked_uncollectible",
+    "invoice.voided",
+    "invoice.deleted",
+    "invoice.overdue",
+    "invoice.will_be_due",
+    "invoice.finalization_failed",
+)
+_DISPUTE_TYPES = (
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
+_SUBSCRIPTION_TYPES = (
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+)
+
+HANDLERS: dict[str, _Handler] = {
+    **dict.fromkeys(_INVOICE_TYPES, _invoice_event),
+    "charge.failed": _charge_failed,
+    "payment_intent.payment_failed": _payment_intent_failed,
+    "charge.refunded": _charge_refunded,
+    **dict.fromkeys(_DISPUTE_TYPES, _dispute),
+    **dict.fromkeys(_SUBSCRIPTION_TYPES, _subscription),
+    "customer.created": _customer,
+    "customer.updated": _customer,
+    "customer.deleted": _customer_deleted,
+}
+HANDLED_EVENT_TYPES: frozenset[str] = frozenset(HANDLERS)
+
+
+def facts_from_stripe_event(event: Mapping[str, Any]) -> StripeEventFacts:
+    """The facts one (parsed) Stripe event tells about one customer."""
+    handler = HANDLERS.get(event.get("type", ""))
+    obj = _dict(_dict(event.get("data")).get("object"))
+    if handler is None:
+        return StripeEventFacts(_id(obj.get("customer")), handled=False)
+    if not _str(obj.get("id")):
+        # Not raised: the shell applies stored events later, and an event that can never be
+        # applied must be recorded as ignored, not retried forever.
+        return StripeEventFacts(
+            _id(obj.get("customer")), handled=False, note=f"{event['type']} object has no id"
+        )
+    return handler(event, obj)
