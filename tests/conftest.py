@@ -7,12 +7,14 @@ suite on both); each test gets an empty, freshly migrated schema.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 import responses
 from sqlalchemy import text
+from sqlmodel import SQLModel
 
 from app import create_app
 from connector.config import load_settings
@@ -20,28 +22,50 @@ from connector.context import Services, get_services
 from connector.crypto import SecretBox
 from connector.storage.db import make_engine, upgrade_schema
 
+from tests_clock import FIXED_NOW
+
 TEST_KEY = "hG4FZr7h1XUkz0q1m8mD1w6F3bq4e2f5yq7Jr9o0ZkA="  # a Fernet key for tests only
-FIXED_NOW = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
 
 
-def _database_url(tmp_path) -> str:
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory) -> str:
+    """Migrate once per run: a SQLite file to copy, or the PostgreSQL schema itself."""
     url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        return f"sqlite:///{tmp_path}/test.sqlite"
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+    if url:
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        upgrade_schema(engine)
+        engine.dispose()
+        return url
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)
     engine.dispose()
-    return url
+    return str(path)
+
+
+def _database_url(template: str, tmp_path) -> str:
+    """An empty, migrated database for one test."""
+    if template.startswith("postgresql"):
+        engine = make_engine(template)
+        with engine.begin() as conn:
+            tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return template
+    target = tmp_path / "test.sqlite"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
 
 
 @pytest.fixture
-def settings(tmp_path):
+def settings(tmp_path, _migrated_template):
     return load_settings(
         {
             "mode": "test",
-            "database_url": _database_url(tmp_path),
+            "database_url": _database_url(_migrated_template, tmp_path),
             "secret_key": "test-secret-key",
             "encryption_key": TEST_KEY,
             "public_base_url": "https://connector.example.test",
@@ -56,7 +80,6 @@ def settings(tmp_path):
 @pytest.fixture
 def services(settings) -> Iterator[Services]:
     engine = make_engine(settings.database_url)
-    upgrade_schema(engine)
     svc = Services(settings=settings, engine=engine, box=SecretBox(TEST_KEY), clock=lambda: FIXED_NOW)
     yield svc
     engine.dispose()

@@ -24,7 +24,7 @@ from crm_adapters.hubspot.client import HubSpotClient
 from crm_adapters.hubspot.properties import GROUP_NAME, ID_PROPERTY
 from crm_adapters.hubspot.rate_limit import SlidingWindowLimiter
 
-PAYLOADS = Path(__file__).resolve().parents[1] / "payloads" / "hubspot"
+PAYLOADS = Path(__file__).resolve().parent / "payloads" / "hubspot"
 BASE_URL = "https://api.hubapi.test"
 TOKEN = "pat-na1-test-token-0123456789"
 

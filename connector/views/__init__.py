@@ -15,6 +15,7 @@ BLUEPRINTS = (
     "connector.views.health",
     "connector.views.webhooks",
     "connector.views.dashboard",
+    "connector.views.api",
     "connector.views.pay",
     "oauth.views",
 )

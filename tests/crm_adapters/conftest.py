@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 import responses
-from hubspot_standin import FakeClock, HubSpotStandIn, make_client
 
 from crm_adapters.hubspot.adapter import HubSpotAdapter
+
+from hubspot_standin import FakeClock, HubSpotStandIn, make_client
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from hubspot_standin import BASE_URL, make_client, payload
 
 from connector.domain.fields import FIELD_NAMES, FIELDS, PaymentStatus
 from connector.errors import TransientProviderError
@@ -15,6 +14,8 @@ from crm_adapters.hubspot import paths
 from crm_adapters.hubspot.adapter import HubSpotAdapter
 from crm_adapters.hubspot.client import HubSpotApiError
 from crm_adapters.hubspot.properties import GROUP_NAME, ID_PROPERTY, property_definition
+
+from hubspot_standin import BASE_URL, make_client, payload
 
 UPDATE_URL = BASE_URL + paths.objects_batch_update()
 UPSERT_URL = BASE_URL + paths.objects_batch_upsert()

@@ -7,7 +7,6 @@ import logging
 import pytest
 import requests
 import responses
-from hubspot_standin import BASE_URL, TOKEN, make_client, payload
 
 from connector.errors import (
     FatalProviderError,
@@ -18,6 +17,8 @@ from connector.errors import (
 from crm_adapters.hubspot import paths
 from crm_adapters.hubspot.client import Action, HubSpotApiError, classify
 from crm_adapters.hubspot.rate_limit import SlidingWindowLimiter
+
+from hubspot_standin import BASE_URL, TOKEN, make_client, payload
 
 URL = BASE_URL + paths.objects_batch_update()
 SEARCH_URL = BASE_URL + paths.objects_search()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from hubspot_standin import FakeClock
 
 from crm_adapters.hubspot import rate_limit
 from crm_adapters.hubspot.rate_limit import LimiterRegistry, SlidingWindowLimiter
+
+from hubspot_standin import FakeClock
 
 
 def test_defaults_are_hubspots_published_limits():

@@ -1,0 +1,127 @@
+"""The `dunning-connector` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dunning-connector", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web app (waitress)")
+    serve.add_argument("--with-scheduler", action="store_true",
+                       help="also run the scheduled jobs in this process (single-process deployments)")
+    sub.add_parser("worker", help="run the scheduled jobs (drain, tick, purge) without the web app")
+    sub.add_parser("demo", help="sample Stripe events into a sandbox installation (preview), then serve")
+    sub.add_parser("tick", help="apply time-driven changes now (days past due, due dates)")
+    sub.add_parser("drain", help="drain every active installation's outbox now")
+    sub.add_parser("installations", help="list installations")
+    args = parser.parse_args(argv)
+
+    from connector.config import ConfigError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"dunning-connector: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+
+
+def _app(config: dict | None = None):  # noqa: ANN202
+    from app import create_app
+
+    return create_app(config)
+
+
+def _port() -> int:
+    return int(os.environ.get("PORT", "8000"))
+
+
+def _serve(app, *, with_scheduler: bool) -> int:  # noqa: ANN001
+    from waitress import serve
+
+    from connector.context import get_services
+    from connector.scheduler import build_scheduler
+
+    scheduler = build_scheduler(get_services(app)) if with_scheduler else None
+    if scheduler:
+        scheduler.start()
+    host = os.environ.get("HOST", "127.0.0.1")
+    log.info("serve.listening url=http://%s:%s/", host, _port())
+    try:
+        serve(app, host=host, port=_port(), threads=8)
+    finally:
+        if scheduler:
+            scheduler.shutdown(wait=False)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(_app(), with_scheduler=args.with_scheduler)
+
+
+def cmd_worker(_args: argparse.Namespace) -> int:
+    import time
+
+    from connector.context import get_services
+    from connector.scheduler import build_scheduler
+
+    scheduler = build_scheduler(get_services(_app()))
+    scheduler.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        scheduler.shutdown()
+    return 0
+
+
+def cmd_demo(_args: argparse.Namespace) -> int:
+    from connector.demo import prepare_demo
+
+    app = prepare_demo()
+    return _serve(app, with_scheduler=True)
+
+
+def cmd_tick(_args: argparse.Namespace) -> int:
+    from connector import jobs
+    from connector.context import get_services
+
+    print(f"{jobs.tick(get_services(_app()))} customers changed")  # noqa: T201
+    return 0
+
+
+def cmd_drain(_args: argparse.Namespace) -> int:
+    from connector import jobs
+    from connector.context import get_services
+
+    for inst, counts in jobs.drain_all(get_services(_app())).items():
+        print(f"installation {inst}: {counts.as_dict()}")  # noqa: T201
+    return 0
+
+
+def cmd_installations(_args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from connector.context import get_services
+    from connector.storage.db import session_scope
+    from connector.storage.models import Installation
+
+    with session_scope(get_services(_app()).engine) as s:
+        for i in s.exec(select(Installation).order_by(Installation.id)):
+            mode = "preview" if i.preview else "live"
+            print(f"{i.id}\t{i.crm}\t{i.external_id}\t{i.status}\t{mode}\t{i.name}")  # noqa: T201
+    return 0
+
+
+_COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "demo": cmd_demo, "tick": cmd_tick,
+             "drain": cmd_drain, "installations": cmd_installations}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Per-customer state in the store: fold billing facts in, derive §3 values, queue CRM work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from connector.domain.billing_state import (
+    CustomerFacts,
+    derive_state,
+    erase_personal_data,
+    merge_facts,
+)
+from connector.domain.mapping import desired_fields
+from connector.domain.policy import RiskPolicy, parse_risk_policy
+from connector.domain.risk import score_risk
+from connector.domain.segments import assign_segment
+from connector.domain.state import CustomerState
+from connector.outbox import enqueue_field_sync
+from connector.payment_links import issue_payment_link, revoke_payment_links
+from connector.storage.models import BillingConnection, CustomerBilling, Installation
+
+log = logging.getLogger(__name__)
+
+
+def get_or_create_customer(
+    session: Session, conn: BillingConnection, customer_id: str, now: datetime
+) -> CustomerBilling:
+    row = session.exec(
+        select(CustomerBilling).where(
+            CustomerBilling.connection_id == conn.id, CustomerBilling.customer_id == customer_id
+        )
+    ).first()
+    if row is None:
+        row = CustomerBilling(
+            installation_id=conn.installation_id,
+            connection_id=conn.id,
+            customer_id=customer_id,
+            facts=CustomerFacts(provider=conn.provider, customer_id=customer_id).to_json(),
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def apply_facts(session: Session, row: CustomerBilling, facts: Sequence, *, erase: bool = False) -> None:
+    """Merge new facts into the customer's store (order-independent); erase PII when asked."""
+    merged = merge_facts(CustomerFacts.from_json(row.facts), facts)
+    if erase:
+        merged = erase_personal_data(merged)
+        row.deleted = True
+    row.facts = merged.to_json()
+    session.add(row)
+
+
+def risk_policy(installation: Installation) -> RiskPolicy:
+    return parse_risk_policy(installation.settings.get("risk", {}))
+
+
+def refresh_customer(
+    session: Session, installation: Installation, row: CustomerBilling, *, now: datetime, base_url: str
+) -> CustomerState:
+    """Derive the customer's state and §3 values; queue a CRM write when they changed."""
+    facts = CustomerFacts.from_json(row.facts)
+    state = derive_state(facts, now=now, tz=ZoneInfo(installation.timezone))
+    policy = risk_policy(installation)
+    risk = score_risk(state, policy)
+    segment = assign_segment(state, risk, policy)
+    link = None
+    if state.in_episode and not row.deleted:
+        link = issue_payment_link(session, installation.id, row.id, now=now, base_url=base_url)
+    else:
+        revoke_payment_links(session, row.id, now)
+    desired = desired_fields(state, risk, segment, provider=facts.provider, payment_link=link)
+    row.payment_status = state.payment_status.value
+    row.risk_score = risk.score
+    row.risk_segment = segment.value
+    if desired != row.desired:
+        row.desired = desired
+        row.updated_at = now
+        session.add(row)
+        session.flush()
+        enqueue_field_sync(session, installation.id, row.id, now)
+    session.add(row)
+    return state

@@ -1,0 +1,141 @@
+"""Billing webhooks in: verify, store before acknowledging, then fold into customer state.
+
+The promise (PRODUCT.md §8): an event acknowledged with 2xx is stored first. Storing and
+applying are separate transactions, so a bug or outage while applying leaves the event `pending`
+for the tick to apply again; it never turns into a 5xx that makes the provider retry forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from connector.billing.connections import connection_by_token, webhook_secrets
+from connector.billing.stripe_events import (
+    MalformedEvent,
+    facts_from_stripe_event,
+    parse_stripe_event,
+)
+from connector.billing.stripe_signature import SignatureError, verify_stripe_signature
+from connector.context import Services
+from connector.customers import apply_facts, get_or_create_customer, refresh_customer
+from connector.storage.db import session_scope
+from connector.storage.models import BillingConnection, BillingEvent, Installation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    status: int
+    body: dict
+
+    @classmethod
+    def refuse(cls, status: int, message: str, **log_extra) -> WebhookResult:
+        log.warning("webhook.refused status=%s reason=%s %s", status, message,
+                    " ".join(f"{k}={v}" for k, v in log_extra.items()))
+        return cls(status, {"error": message})
+
+
+def receive_stripe_webhook(services: Services, token: str, payload: bytes, signature: str | None) -> WebhookResult:
+    """Verify and store one Stripe delivery; apply it when stored."""
+    now = services.clock()
+    with session_scope(services.engine) as session:
+        conn = connection_by_token(session, token)
+        if conn is None or conn.provider != "stripe":
+            return WebhookResult.refuse(404, "unknown webhook URL")
+        installation = session.get(Installation, conn.installation_id)
+        if installation is None or installation.status == "disconnected":
+            return WebhookResult.refuse(410, "this installation is disconnected", connection=conn.id)
+        try:
+            verify_stripe_signature(payload, signature or "", webhook_secrets(conn, services.box),
+                                    now=int(now.timestamp()))
+            event = parse_stripe_event(payload)
+        except (SignatureError, MalformedEvent) as exc:
+            return WebhookResult.refuse(400, str(exc), connection=conn.id)
+        if bool(event["livemode"]) != (conn.mode == "live"):
+            return WebhookResult.refuse(
+                400, f"a {'live' if event['livemode'] else 'test'}-mode event was sent to a {conn.mode}-mode "
+                     "connection", connection=conn.id)
+        conn_id = conn.id
+    row_id = _store_event(services, conn_id, event, payload, now)
+    if row_id is None:
+        log.info("webhook.duplicate connection=%s event=%s", conn_id, event["id"])
+        return WebhookResult(200, {"status": "duplicate"})
+    apply_stored_event(services, row_id)
+    return WebhookResult(200, {"status": "received"})
+
+
+def _store_event(services: Services, conn_id: int, event: dict, payload: bytes, now: datetime) -> int | None:
+    obj = event["data"]["object"]
+    customer = obj.get("customer") if isinstance(obj, dict) else None
+    if event["type"].startswith("customer.") and not event["type"].startswith("customer.subscription"):
+        customer = obj.get("id")
+    row = BillingEvent(
+        connection_id=conn_id, event_id=event["id"], type=event["type"],
+        customer_id=customer if isinstance(customer, str) else None,
+        created=int(event.get("created") or 0), payload=payload.decode("utf-8"), received_at=now,
+    )
+    try:
+        with session_scope(services.engine) as session:
+            session.add(row)
+            session.flush()
+            return row.id
+    except IntegrityError:
+        return None
+
+
+def apply_stored_event(services: Services, event_row_id: int) -> None:
+    """Fold one stored event into its customer's state. Failures leave it pending, logged."""
+    now = services.clock()
+    try:
+        with session_scope(services.engine) as session:
+            event_row = session.get(BillingEvent, event_row_id)
+            if event_row is None or event_row.status != "pending":
+                return
+            _apply(session, services, event_row, now)
+    except Exception:
+        log.exception("webhook.apply_failed event_row=%s", event_row_id)
+
+
+def _apply(session: Session, services: Services, event_row: BillingEvent, now: datetime) -> None:
+    conn = session.get(BillingConnection, event_row.connection_id)
+    installation = session.get(Installation, conn.installation_id)
+    parsed = facts_from_stripe_event(json.loads(event_row.payload))
+    event_row.processed_at = now
+    if not parsed.handled or not parsed.customer_id:
+        event_row.status = "ignored" if not parsed.handled else "applied"
+        event_row.error = "" if parsed.handled else "event type not used by the connector"
+        session.add(event_row)
+        return
+    row = get_or_create_customer(session, conn, parsed.customer_id, now)
+    apply_facts(session, row, parsed.facts, erase=event_row.type == "customer.deleted")
+    if event_row.type == "customer.deleted":
+        _scrub_payloads(session, conn.id, parsed.customer_id)
+    refresh_customer(session, installation, row, now=now, base_url=services.settings.public_base_url)
+    event_row.status = "applied"
+    session.add(event_row)
+
+
+def _scrub_payloads(session: Session, conn_id: int, customer_id: str) -> None:
+    """Erasure: raw payloads of a deleted customer hold personal data; keep only ids and types."""
+    rows = session.exec(select(BillingEvent).where(
+        BillingEvent.connection_id == conn_id, BillingEvent.customer_id == customer_id))
+    for ev in rows:
+        ev.payload = json.dumps({"id": ev.event_id, "type": ev.type, "erased": True})
+        session.add(ev)
+
+
+def apply_pending_events(services: Services, limit: int = 500) -> int:
+    """Apply events left pending (an apply that failed, or a crash between store and apply)."""
+    with session_scope(services.engine) as session:
+        ids = list(session.exec(select(BillingEvent.id).where(BillingEvent.status == "pending")
+                                .order_by(BillingEvent.id).limit(limit)))
+    for event_id in ids:
+        apply_stored_event(services, event_id)
+    return len(ids)

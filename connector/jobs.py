@@ -1,0 +1,56 @@
+"""Scheduled work as plain functions: tests call them directly with a frozen clock."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import select
+
+from connector.context import Services
+from connector.crm import adapter_for
+from connector.customers import refresh_customer
+from connector.ingest import apply_pending_events
+from connector.storage.db import session_scope
+from connector.storage.models import CustomerBilling, Installation
+from connector.sync import DrainCounts, drain_installation
+
+log = logging.getLogger(__name__)
+
+
+def active_installation_ids(services: Services) -> list[int]:
+    with session_scope(services.engine) as session:
+        return list(session.exec(select(Installation.id).where(Installation.status == "active")))
+
+
+def tick(services: Services) -> int:
+    """Apply what time alone changes: days past due, send_invoice invoices passing their due date.
+
+    Every customer is re-derived; only changed values reach the outbox, so running this more
+    often than daily costs no CRM calls.
+    """
+    apply_pending_events(services)
+    changed = 0
+    now = services.clock()
+    for installation_id in active_installation_ids(services):
+        with session_scope(services.engine) as session:
+            installation = session.get(Installation, installation_id)
+            rows = session.exec(select(CustomerBilling).where(
+                CustomerBilling.installation_id == installation_id, CustomerBilling.deleted.is_(False)))
+            for row in rows:
+                before = dict(row.desired)
+                refresh_customer(session, installation, row, now=now, base_url=services.settings.public_base_url)
+                changed += row.desired != before
+    log.info("tick.done changed=%s", changed)
+    return changed
+
+
+def drain_all(services: Services) -> dict[int, DrainCounts]:
+    """Drain every active installation's outbox; one failing installation never stops the others."""
+    results: dict[int, DrainCounts] = {}
+    for installation_id in active_installation_ids(services):
+        try:
+            results[installation_id] = drain_installation(services, installation_id,
+                                                          adapter_for(services, installation_id))
+        except Exception:
+            log.exception("drain.failed installation=%s", installation_id)
+    return results

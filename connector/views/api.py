@@ -1,0 +1,82 @@
+"""JSON API for the dashboard: installations, accounts with their §3 values, CRM writes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request
+from sqlmodel import func, select
+
+from connector.auth import require_admin
+from connector.context import get_services
+from connector.domain.fields import FIELD_NAMES
+from connector.storage.db import session_scope
+from connector.storage.models import CustomerBilling, Installation, OutboxItem, SyncRun
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _installation_json(inst: Installation) -> dict:
+    return {
+        "id": inst.id, "crm": inst.crm, "external_id": inst.external_id, "name": inst.name,
+        "status": inst.status, "status_reason": inst.status_reason, "preview": inst.preview,
+        "timezone": inst.timezone, "sandbox": bool(inst.settings.get("sandbox")),
+    }
+
+
+@bp.get("/me")
+def me():  # noqa: ANN201
+    admin = require_admin()
+    return jsonify(name=admin.name, how=admin.how, demo=get_services().settings.is_demo)
+
+
+@bp.get("/installations")
+def installations():  # noqa: ANN201
+    admin = require_admin()
+    with session_scope(get_services().engine) as s:
+        rows = [i for i in s.exec(select(Installation).order_by(Installation.id)) if admin.may_see(i.id)]
+        return jsonify([_installation_json(i) for i in rows])
+
+
+@bp.get("/installations/<int:installation_id>/accounts")
+def accounts(installation_id: int):  # noqa: ANN201
+    require_admin(installation_id)
+    limit = min(request.args.get("limit", 500, type=int), 2000)
+    with session_scope(get_services().engine) as s:
+        if s.get(Installation, installation_id) is None:
+            abort(404, "No such installation.")
+        rows = s.exec(select(CustomerBilling).where(CustomerBilling.installation_id == installation_id)
+                      .order_by(CustomerBilling.risk_score.desc(), CustomerBilling.customer_id).limit(limit))
+        return jsonify(fields=list(FIELD_NAMES), accounts=[_account_json(r) for r in rows])
+
+
+def _account_json(row: CustomerBilling) -> dict:
+    return {
+        "customer_id": row.customer_id, "name": None if row.deleted else (row.facts.get("profile") or {}).get("name"),
+        "match_status": row.match_status, "match_detail": row.match_detail,
+        "crm_record_id": row.crm_record_id, "deleted": row.deleted,
+        "fields": {name: row.desired.get(name, "") for name in FIELD_NAMES},
+    }
+
+
+@bp.get("/installations/<int:installation_id>/writes")
+def writes(installation_id: int):  # noqa: ANN201
+    """CRM writes: made (live) or that would be made (preview), newest first."""
+    require_admin(installation_id)
+    with session_scope(get_services().engine) as s:
+        items = s.exec(select(OutboxItem, CustomerBilling.customer_id)
+                       .join(CustomerBilling, CustomerBilling.id == OutboxItem.customer_row_id)
+                       .where(OutboxItem.installation_id == installation_id)
+                       .order_by(OutboxItem.id.desc()).limit(300))
+        out = [{"id": item.id, "customer_id": cid, "status": item.status, "attempts": item.attempts,
+                "last_error": item.last_error, "at": (item.done_at or item.created_at).isoformat(),
+                "record_id": item.payload.get("record_id"),
+                "values": item.payload.get("would_write") or item.payload.get("written") or {},
+                "outcome": item.payload.get("outcome") or item.payload.get("error", "")}
+               for item, cid in items]
+        pending = s.exec(select(func.count()).select_from(OutboxItem).where(
+            OutboxItem.installation_id == installation_id, OutboxItem.status == "pending")).one()
+        runs = s.exec(select(SyncRun).where(SyncRun.installation_id == installation_id)
+                      .order_by(SyncRun.id.desc()).limit(10))
+        return jsonify(writes=out, pending=pending,
+                       runs=[{"kind": r.kind, "outcome": r.outcome, "counts": r.counts,
+                              "finished_at": r.finished_at.isoformat() if r.finished_at else None}
+                             for r in runs])

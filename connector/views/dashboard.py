@@ -1,0 +1,77 @@
+"""The admin dashboard: a static page plus the state-changing admin actions it calls."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, current_app, jsonify, request, send_from_directory
+
+from connector.auth import require_admin
+from connector.billing.connections import connect_stripe, stripe_webhook_url
+from connector.context import get_services
+from connector.csrf import check_csrf, csrf_token
+from connector.errors import BadInput, FatalProviderError, TransientProviderError
+from connector.modes import set_preview
+from connector.storage.db import session_scope
+from connector.storage.models import AuditLog, Installation
+
+log = logging.getLogger(__name__)
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.get("/")
+def index():  # noqa: ANN201
+    return send_from_directory(current_app.static_folder, "index.html")
+
+
+@bp.get("/api/session")
+def session_info():  # noqa: ANN201
+    admin = require_admin()
+    return jsonify(name=admin.name, how=admin.how, demo=get_services().settings.is_demo, csrf=csrf_token())
+
+
+@bp.post("/api/installations/<int:installation_id>/mode")
+def change_mode(installation_id: int):  # noqa: ANN201
+    admin = require_admin(installation_id)
+    check_csrf(admin.how)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("preview"), bool):
+        log.info("admin.mode.bad_request installation=%s", installation_id)
+        abort(400, 'Send JSON {"preview": true} or {"preview": false}.')
+    services = get_services()
+    with session_scope(services.engine) as s:
+        inst = s.get(Installation, installation_id)
+        if inst is None:
+            abort(404, "No such installation.")
+        pushed = set_preview(s, inst, body["preview"], now=services.clock())
+        s.add(AuditLog(installation_id=installation_id, actor=admin.name, at=services.clock(),
+                       action="mode.preview" if body["preview"] else "mode.live", detail={"queued": pushed}))
+    return jsonify(preview=body["preview"], queued=pushed)
+
+
+@bp.post("/api/installations/<int:installation_id>/stripe")
+def connect_stripe_account(installation_id: int):  # noqa: ANN201
+    """Connect (or reconnect) the installation's Stripe account from a pasted API key."""
+    admin = require_admin(installation_id)
+    check_csrf(admin.how)
+    body = request.get_json(silent=True) if request.is_json else request.form
+    api_key = (body or {}).get("api_key") or ""
+    endpoint_secret = (body or {}).get("endpoint_secret") or None
+    if not isinstance(api_key, str) or not api_key.strip():
+        abort(400, "Paste a Stripe secret or restricted API key (sk_… or rk_…).")
+    services = get_services()
+    try:
+        with session_scope(services.engine) as s:
+            conn = connect_stripe(s, services, installation_id, api_key=api_key.strip(),
+                                  endpoint_secret=endpoint_secret, actor=admin.name)
+            result = {"connection_id": conn.id, "mode": conn.mode,
+                      "webhook_url": stripe_webhook_url(services.settings.public_base_url, conn.webhook_token)}
+    except BadInput as exc:
+        log.info("admin.stripe.refused installation=%s reason=%s", installation_id, exc)
+        abort(exc.status, str(exc))
+    except FatalProviderError as exc:
+        log.info("admin.stripe.provider_refused installation=%s status=%s", installation_id, exc.status)
+        abort(400, str(exc))
+    except TransientProviderError:
+        abort(503, "Stripe did not answer; try again in a minute.")
+    return jsonify(result)

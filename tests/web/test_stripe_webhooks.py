@@ -1,0 +1,138 @@
+"""The Stripe webhook endpoint: verify, store before 2xx, dedupe, refuse bad input with a 4xx."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import select
+
+from connector.storage.db import session_scope
+from connector.storage.models import BillingEvent, CustomerBilling, OutboxItem
+
+from factories import make_installation, make_stripe_connection, post_stripe, stripe_event
+from tests_clock import now_ts
+
+
+@pytest.fixture
+def conn(services):
+    inst = make_installation(services)
+    return make_stripe_connection(services, inst)
+
+
+def _events(services):
+    with session_scope(services.engine) as s:
+        return list(s.exec(select(BillingEvent)))
+
+
+def _customer(services, customer_id):
+    with session_scope(services.engine) as s:
+        return s.exec(select(CustomerBilling).where(CustomerBilling.customer_id == customer_id)).first()
+
+
+def test_signed_event_is_stored_applied_and_queued(client, services, conn):
+    resp = post_stripe(client, stripe_event("invoice.payment_failed"))
+    assert resp.status_code == 200
+    (event,) = _events(services)
+    assert event.status == "applied" and event.type == "invoice.payment_failed"
+    row = _customer(services, "cus_Rk4hJ2x9WcN7Qa")
+    assert row.desired["payment_status"] == "past_due"
+    assert row.desired["outstanding_amount"] == "120.50"
+    assert row.desired["outstanding_currency"] == "GBP"
+    with session_scope(services.engine) as s:
+        assert len(list(s.exec(select(OutboxItem).where(OutboxItem.status == "pending")))) == 1
+
+
+def test_duplicate_delivery_is_acknowledged_and_ignored(client, services, conn):
+    event = stripe_event("invoice.payment_failed")
+    assert post_stripe(client, event).status_code == 200
+    resp = post_stripe(client, event)
+    assert resp.status_code == 200 and resp.get_json() == {"status": "duplicate"}
+    assert len(_events(services)) == 1
+
+
+def test_unknown_type_is_acknowledged_and_recorded(client, services, conn):
+    event = stripe_event("invoice.paid", type="product.created", id="evt_unknown_type_1")
+    event["data"]["object"] = {"id": "prod_Q1", "object": "product", "name": "Pro plan", "active": True}
+    assert post_stripe(client, event).status_code == 200
+    (stored,) = _events(services)
+    assert stored.status == "ignored" and stored.type == "product.created"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"header": ""}, "Stripe-Signature"),
+        ({"secret": "whsec_wrong"}, "signature"),
+        ({"timestamp": now_ts() - 301}, "tolerance"),
+        ({"timestamp": now_ts() + 301}, "future"),
+    ],
+    ids=["missing-header", "wrong-secret", "too-old", "far-future"],
+)
+def test_bad_signature_is_refused_and_nothing_stored(client, services, conn, kwargs, message, caplog):
+    resp = post_stripe(client, stripe_event("invoice.payment_failed"), **kwargs)
+    assert resp.status_code == 400
+    assert message.lower() in resp.get_json()["error"].lower()
+    assert _events(services) == []
+    assert "webhook.refused" in caplog.text
+
+
+def test_malformed_json_is_refused(client, services, conn):
+    resp = post_stripe(client, b'{"id": "evt_1", "type": ')
+    assert resp.status_code == 400
+    assert _events(services) == []
+
+
+def test_unknown_token_is_404(client, services, conn):
+    resp = post_stripe(client, stripe_event("invoice.payment_failed"), token="nope")
+    assert resp.status_code == 404
+    assert _events(services) == []
+
+
+def test_live_event_on_test_connection_is_refused(client, services, conn):
+    resp = post_stripe(client, stripe_event("invoice.payment_failed", livemode=True))
+    assert resp.status_code == 400
+    assert "live-mode event" in resp.get_json()["error"]
+    assert _events(services) == []
+
+
+def test_test_event_on_live_connection_is_refused(client, services):
+    inst = make_installation(services, external_id="999")
+    make_stripe_connection(services, inst, mode="live", token="tok_live")
+    resp = post_stripe(client, stripe_event("invoice.payment_failed"), token="tok_live")
+    assert resp.status_code == 400
+    assert _events(services) == []
+
+
+def test_event_is_kept_pending_when_applying_fails(client, services, conn, monkeypatch):
+    """Stored first: a failure while applying still answers 2xx and leaves the event to retry."""
+    import connector.ingest as ingest
+
+    def boom(*_a, **_k):
+        raise RuntimeError("bug while applying")
+
+    monkeypatch.setattr(ingest, "refresh_customer", boom)
+    assert post_stripe(client, stripe_event("invoice.payment_failed")).status_code == 200
+    (event,) = _events(services)
+    assert event.status == "pending"
+    assert _customer(services, "cus_Rk4hJ2x9WcN7Qa") is None  # no partial write
+    monkeypatch.undo()
+    assert ingest.apply_pending_events(services) == 1
+    assert _events(services)[0].status == "applied"
+
+
+def test_customer_deleted_erases_personal_data(client, services, conn):
+    post_stripe(client, stripe_event("invoice.payment_failed"))
+    post_stripe(client, stripe_event("customer.deleted"))
+    row = _customer(services, "cus_Rk4hJ2x9WcN7Qa")
+    assert row.deleted
+    dumped = json.dumps(row.facts)
+    assert "brightsmile" not in dumped and "Bright Smile" not in dumped
+    for event in _events(services):
+        assert "brightsmile" not in event.payload
+
+
+def test_body_is_verified_byte_for_byte(client, services, conn):
+    """Re-serialising JSON would change the bytes; the signature must be checked on what arrived."""
+    raw = json.dumps(stripe_event("invoice.payment_failed"), indent=3).encode()
+    assert post_stripe(client, raw).status_code == 200
