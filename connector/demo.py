@@ -37,7 +37,10 @@ def prepare_demo(db_path: Path = DEMO_DB) -> Flask:
     app = create_app({"mode": "demo", "database_url": f"sqlite:///{db_path}",
                       "public_base_url": f"http://127.0.0.1:{port}"})
     services = get_services(app)
-    crm = FakeCrmAdapter(companies=load_sandbox_companies())
+    crm = FakeCrmAdapter()
+    for company in load_sandbox_companies():
+        props = company["properties"]
+        crm.add_record(domain=props.get("domain", ""), name=props.get("name", ""))
     services.adapter_factory = lambda _installation_id: crm
     crm.ensure_schema()
     secret = "whsec_" + secrets.token_hex(16)

@@ -54,3 +54,10 @@ def drain_all(services: Services) -> dict[int, DrainCounts]:
         except Exception:
             log.exception("drain.failed installation=%s", installation_id)
     return results
+
+
+def purge(services: Services) -> list[int]:
+    """Delete installations whose grace period after disconnecting has passed (PRODUCT.md §8)."""
+    from oauth.installations import purge_disconnected
+
+    return purge_disconnected(services.engine, services.clock())

@@ -20,28 +20,35 @@ from app import create_app
 from connector.config import load_settings
 from connector.context import Services, get_services
 from connector.crypto import SecretBox
-from connector.storage.db import make_engine, upgrade_schema
+from connector.storage.db import make_engine
 
 from tests_clock import FIXED_NOW
 
 TEST_KEY = "hG4FZr7h1XUkz0q1m8mD1w6F3bq4e2f5yq7Jr9o0ZkA="  # a Fernet key for tests only
 
 
+def _create_schema(engine) -> None:
+    """The schema of the models; tests/storage/test_migrations.py proves Alembic builds the same."""
+    import connector.storage.models  # noqa: F401 - registers every table
+
+    SQLModel.metadata.create_all(engine)
+
+
 @pytest.fixture(scope="session")
 def _migrated_template(tmp_path_factory) -> str:
-    """Migrate once per run: a SQLite file to copy, or the PostgreSQL schema itself."""
+    """Build the schema once per run: a SQLite file to copy, or the PostgreSQL schema itself."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         engine = make_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
-        upgrade_schema(engine)
+        _create_schema(engine)
         engine.dispose()
         return url
     path = tmp_path_factory.mktemp("template") / "template.sqlite"
     engine = make_engine(f"sqlite:///{path}")
-    upgrade_schema(engine)
+    _create_schema(engine)
     engine.dispose()
     return str(path)
 

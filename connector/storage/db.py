@@ -49,4 +49,4 @@ def upgrade_schema(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(here))
     cfg.attributes["connection_engine"] = engine
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
