@@ -113,3 +113,127 @@ class CrmAdapter(Protocol):
     def create_accounts(self, updates: Sequence[FieldUpdate]) -> WriteReport:
         """Upsert records on billing_customer_id (only when the installation allows creating)."""
         ...
+
+
+# --- Playbook actions (PRODUCT.md §6): segment lists, tasks, sequence enrollment -------------
+
+
+@dataclass(frozen=True)
+class SegmentList:
+    """One risk-segment list: a dynamic list of records whose segment field equals `segment`."""
+
+    segment: str  # Segment value, e.g. "high_risk"
+    name: str  # e.g. "Billing risk: High risk"
+
+
+@dataclass
+class ListsReport:
+    created: list[str] = field(default_factory=list)  # list names
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    list_ids: dict[str, str] = field(default_factory=dict)  # segment -> CRM list id
+
+
+class TaskKind(StrEnum):
+    CALL = "CALL"
+    TODO = "TODO"
+
+
+@dataclass(frozen=True)
+class CrmTask:
+    """A task the connector creates on a record. `marker` tags it as ours (the ledger counts only ours)."""
+
+    key: str  # caller's id (a decision id), echoed in reports
+    ref: CrmRef  # the company / account it is associated to
+    kind: TaskKind
+    subject: str
+    body: str
+    due_at: str  # ISO 8601 UTC datetime
+    owner_id: str | None = None  # CRM owner id; None = unassigned
+    priority: str = "HIGH"  # HIGH | MEDIUM | LOW
+    marker: str = "[dunning-connector]"
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    task_id: str
+    kind: TaskKind
+    subject: str
+    ours: bool  # carries our marker
+
+
+@dataclass(frozen=True)
+class TaskCompletion:
+    key: str
+    task_id: str
+    note: str  # e.g. "Closed by dunning-connector: payment recovered"
+
+
+@dataclass(frozen=True)
+class Contact:
+    contact_id: str
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Owner:
+    owner_id: str
+    user_id: str | None  # HubSpot user id (the sequences API wants this, not the owner id)
+    email: str | None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    key: str
+    contact_id: str
+    sequence_id: str
+    sender_user_id: str
+    sender_email: str
+
+
+@dataclass
+class CreateReport:
+    """Like WriteReport, with the ids the CRM gave to what was created."""
+
+    created: dict[str, str] = field(default_factory=dict)  # key -> CRM id
+    failed: list[RecordError] = field(default_factory=list)
+    calls: int = 0
+
+
+class PlaybookCrm(Protocol):
+    """What the playbook needs beyond fields. HubSpot and Salesforce adapters implement both protocols."""
+
+    def ensure_segment_lists(self, lists: Sequence[SegmentList]) -> ListsReport:
+        """Create missing lists, found again by name (never duplicated); fix a changed filter."""
+        ...
+
+    def record_owners(self, refs: Sequence[CrmRef]) -> dict[CrmRef, str | None]:
+        """The owner id of each record (None when unowned)."""
+        ...
+
+    def owners(self, owner_ids: Sequence[str]) -> dict[str, Owner]:
+        """Owner details (user id and email for a sequence sender; active or not)."""
+        ...
+
+    def record_contacts(self, refs: Sequence[CrmRef]) -> dict[CrmRef, list[Contact]]:
+        """Contacts associated to each record (to pick the billing contact)."""
+        ...
+
+    def open_tasks(self, refs: Sequence[CrmRef]) -> dict[CrmRef, list[OpenTask]]:
+        """Open (not completed) tasks associated to each record, ours flagged by marker."""
+        ...
+
+    def create_tasks(self, tasks: Sequence[CrmTask]) -> CreateReport:
+        """Create tasks associated to their records; one bad task is a result, not an exception."""
+        ...
+
+    def complete_tasks(self, completions: Sequence[TaskCompletion]) -> WriteReport:
+        """Mark tasks completed, adding the note. A task already gone is reported as failed, not raised."""
+        ...
+
+    def enroll(self, enrollments: Sequence[Enrollment]) -> CreateReport:
+        """Enroll contacts in sequences. Refusals (no seat, already enrolled, daily limit, unsubscribed,
+        missing scope) come back in `failed` with a `category` naming the reason."""
+        ...
