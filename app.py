@@ -27,6 +27,7 @@ def create_app(
         services = build_services(settings)
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.is_test, MAX_CONTENT_LENGTH=1 << 20)
+    _default_hooks(services)
     init_services(app, services)
 
     from connector.views import register_blueprints
@@ -41,3 +42,9 @@ def build_services(settings: Settings) -> Services:
     upgrade_schema(engine)
     box = SecretBox(settings.encryption_key) if settings.encryption_key else SecretBox.demo()
     return Services(settings=settings, engine=engine, box=box)
+
+
+def _default_hooks(services: Services) -> None:
+    from connector.install import on_installed
+
+    services.extras.setdefault("on_installed", on_installed)

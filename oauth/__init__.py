@@ -1,0 +1,2 @@
+"""OAuth installs: HubSpot app config and consent URL, state, token exchange, encrypted token
+storage, refresh (TokenManager), disconnect and purge."""
