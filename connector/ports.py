@@ -72,6 +72,9 @@ class WriteReport:
     ok: list[str] = field(default_factory=list)  # keys written
     failed: list[RecordError] = field(default_factory=list)
     calls: int = 0
+    # key -> the record that now holds the values, when the target was merged into another
+    # (Salesforce: ENTITY_IS_DELETED with a MasterRecordId). The caller should relink to it.
+    moved: dict[str, CrmRef] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,6 +138,10 @@ class ListsReport:
     list_ids: dict[str, str] = field(default_factory=dict)  # segment -> CRM list id
 
 
+# Tags the tasks the connector creates (in the task body): the ledger counts only these.
+TASK_MARKER = "[dunning-connector]"
+
+
 class TaskKind(StrEnum):
     CALL = "CALL"
     TODO = "TODO"
@@ -152,7 +159,7 @@ class CrmTask:
     due_at: str  # ISO 8601 UTC datetime
     owner_id: str | None = None  # CRM owner id; None = unassigned
     priority: str = "HIGH"  # HIGH | MEDIUM | LOW
-    marker: str = "[dunning-connector]"
+    marker: str = TASK_MARKER
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,9 @@ class OpenTask:
     kind: TaskKind
     subject: str
     ours: bool  # carries our marker
+    # The CrmTask.key it was created for, when the body still names it ("" for a human's task):
+    # lets a caller whose create call timed out see that the task exists after all.
+    key: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""HubSpotAdapter: the CrmAdapter protocol (connector/ports.py) on HubSpot companies.
+"""HubSpotAdapter: the CrmAdapter and PlaybookCrm protocols (connector/ports.py) on HubSpot companies.
 
 Batch-first: ≤100 inputs per call ("Batch operations are limited to 100 records at a time",
 usage guidelines, reference/hubspot.md §3); one bad record is a result in the report, never an
@@ -18,16 +18,25 @@ from connector.domain.fields import FIELDS, FIELDS_BY_NAME
 from connector.domain.free_mail import normalize_domain
 from connector.errors import TransientProviderError
 from connector.ports import (
+    Contact,
+    CreateReport,
     CrmRef,
+    CrmTask,
     CustomerKeys,
+    Enrollment,
     FieldUpdate,
+    ListsReport,
     MatchResult,
     MatchStatus,
+    OpenTask,
+    Owner,
     RecordError,
     SchemaReport,
+    SegmentList,
+    TaskCompletion,
     WriteReport,
 )
-from crm_adapters.hubspot import batch_errors, paths
+from crm_adapters.hubspot import batch_errors, contacts, lists, owners, paths, sequences, tasks
 from crm_adapters.hubspot.client import HubSpotApiError, HubSpotClient
 from crm_adapters.hubspot.codecs import FieldValueError, from_hubspot, to_hubspot
 from crm_adapters.hubspot.properties import (
@@ -411,6 +420,32 @@ class HubSpotAdapter:
 
     def _ref(self, record_id: str) -> CrmRef:
         return CrmRef(self.object_type, str(record_id))
+
+    # -- playbook (PlaybookCrm): the work lives in lists/tasks/owners/contacts/sequences.py ----
+
+    def ensure_segment_lists(self, wanted: Sequence[SegmentList]) -> ListsReport:
+        return lists.ensure_segment_lists(self._client, wanted, object_type=self.object_type)
+
+    def record_owners(self, refs: Sequence[CrmRef]) -> dict[CrmRef, str | None]:
+        return owners.record_owners(self._client, refs)
+
+    def owners(self, owner_ids: Sequence[str]) -> dict[str, Owner]:
+        return owners.owners(self._client, owner_ids)
+
+    def record_contacts(self, refs: Sequence[CrmRef]) -> dict[CrmRef, list[Contact]]:
+        return contacts.record_contacts(self._client, refs)
+
+    def open_tasks(self, refs: Sequence[CrmRef]) -> dict[CrmRef, list[OpenTask]]:
+        return tasks.open_tasks(self._client, refs)
+
+    def create_tasks(self, new_tasks: Sequence[CrmTask]) -> CreateReport:
+        return tasks.create_tasks(self._client, new_tasks)
+
+    def complete_tasks(self, completions: Sequence[TaskCompletion]) -> WriteReport:
+        return tasks.complete_tasks(self._client, completions)
+
+    def enroll(self, enrollments: Sequence[Enrollment]) -> CreateReport:
+        return sequences.enroll(self._client, enrollments)
 
 
 # -- helpers ------------------------------------------------------------------------------

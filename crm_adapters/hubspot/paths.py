@@ -26,11 +26,24 @@ CRM_SEARCH_VERSION = CRM_OBJECTS_VERSION
 # CRM properties: 2026-09 is GA (spec CRM/Properties/Rollouts/145899/2026-09/properties.json).
 CRM_PROPERTIES_VERSION = "2026-09"
 
+# Playbook APIs, all GA on 2026-09 (spec files PublicApiSpecs/CRM/Lists/Rollouts/144891/2026-09/
+# lists.json, CRM/Tasks/Rollouts/424/2026-09/tasks.json, CRM/Associations/Rollouts/130902/2026-09/
+# associations.json, CRM/Crm Owners/Rollouts/146888/2026-09/crmOwners.json,
+# Automation/Sequences/Rollouts/177891/2026-09/sequences.json).
+CRM_LISTS_VERSION = "2026-09"
+CRM_ASSOCIATIONS_VERSION = "2026-09"
+CRM_OWNERS_VERSION = "2026-09"
+SEQUENCES_VERSION = "2026-09"
+
 # OAuth: the date-based token endpoints are on 2026-03; the v1 ones are removed 2027-02-16.
 # https://developers.hubspot.com/changelog/v1-oauth-api-deprecation
 OAUTH_VERSION = "2026-03"
 
 COMPANIES = "companies"  # objectTypeId 0-2; the B2B "account" (reference/hubspot.md §2)
+CONTACTS = "contacts"
+TASKS = "tasks"
+# The Lists API names object types by id ("0-2" companies, "0-1" contacts).
+OBJECT_TYPE_IDS = {COMPANIES: "0-2", CONTACTS: "0-1"}
 
 
 def _seg(value: str) -> str:
@@ -71,6 +84,39 @@ def property_groups(object_type: str = COMPANIES) -> str:
 
 def property_group(name: str, object_type: str = COMPANIES) -> str:
     return f"{property_groups(object_type)}/{_seg(name)}"
+
+
+def lists() -> str:
+    # No trailing slash: the spec path is /crm/lists/<version>; "/" routes to /{listId} (§4).
+    return f"/crm/lists/{CRM_LISTS_VERSION}"
+
+
+def list_by_name(object_type_id: str, name: str) -> str:
+    return f"{lists()}/object-type-id/{_seg(object_type_id)}/name/{_seg(name)}"
+
+
+def list_filters(list_id: str) -> str:
+    return f"{lists()}/{_seg(list_id)}/update-list-filters"
+
+
+def associations_batch_read(from_type: str, to_type: str) -> str:
+    return f"/crm/associations/{CRM_ASSOCIATIONS_VERSION}/{_seg(from_type)}/{_seg(to_type)}/batch/read"
+
+
+def objects_batch_create(object_type: str) -> str:
+    return f"/crm/objects/{CRM_OBJECTS_VERSION}/{_seg(object_type)}/batch/create"
+
+
+def owners() -> str:
+    return f"/crm/owners/{CRM_OWNERS_VERSION}"
+
+
+def owner(owner_id: str) -> str:
+    return f"{owners()}/{_seg(owner_id)}"
+
+
+def sequence_enrollments() -> str:
+    return f"/automation/sequences/{SEQUENCES_VERSION}/enrollments"
 
 
 def oauth_token() -> str:
