@@ -1,0 +1,1 @@
+"""Embedded CRM card tests (a package, so its conftest is not the bare module `conftest`)."""
