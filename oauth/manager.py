@@ -80,6 +80,8 @@ class TokenManager:
 class TokenProvider:
     """Access token of one installation. Raises ReauthRequired when an admin must reconnect."""
 
+    provider_label = "HubSpot"  # named in the needs_reauth reason an admin reads
+
     def __init__(self, manager: TokenManager, installation_id: int) -> None:
         self._m = manager
         self.installation_id = installation_id
@@ -131,12 +133,16 @@ class TokenProvider:
             read_version = cred.version
             refresh_token = decrypt_credential(m.box, cred).refresh_token
             try:
-                tokens = m.oauth.refresh(refresh_token)
+                tokens = self._call_refresh(refresh_token)
             except ReauthRequired as exc:
                 return self._refused(session, exc, read_version=read_version)
             token = self._save(session, cred, tokens)
             session.commit()
             return token
+
+    def _call_refresh(self, refresh_token: str) -> TokenSet:
+        """The provider's refresh call (a subclass may send it elsewhere, e.g. per org)."""
+        return self._m.oauth.refresh(refresh_token)
 
     def _save(self, session: Session, cred: CrmCredential, tokens: TokenSet) -> str:
         m = self._m
@@ -151,6 +157,8 @@ class TokenProvider:
             values["refresh_token_enc"] = m.box.encrypt(tokens.refresh_token)
         if tokens.scopes:
             values["scopes"] = " ".join(tokens.scopes)
+        if getattr(tokens, "instance_url", ""):  # Salesforce: API calls go to this host
+            values["instance_url"] = tokens.instance_url
         result = session.execute(
             update(CrmCredential)
             .where(CrmCredential.id == cred.id, CrmCredential.version == cred.version)
@@ -182,7 +190,7 @@ class TokenProvider:
             token = m.box.decrypt(current.access_token_enc)
             session.rollback()
             return token
-        reason = f"HubSpot refused the refresh token ({exc.category or exc.status}); reconnect the app"
+        reason = f"{self.provider_label} refused the refresh token ({exc.category or exc.status}); reconnect the app"
         mark_needs_reauth(session, self.installation_id, reason, m.clock())
         session.commit()
         log.warning("hubspot.needs_reauth installation_id=%s category=%s",

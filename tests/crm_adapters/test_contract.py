@@ -1,5 +1,5 @@
-"""The same scenarios against FakeCrmAdapter and HubSpotAdapter (behind the stand-in), so the
-fake the sync tests rely on cannot drift from the real adapter."""
+"""The same scenarios against FakeCrmAdapter, HubSpotAdapter and SalesforceAdapter (behind their
+stand-ins), so the fake the sync tests rely on cannot drift from the real adapters."""
 
 from __future__ import annotations
 
@@ -12,22 +12,25 @@ from connector.domain.fields import FIELD_NAMES
 from connector.ports import CrmAdapter, CrmRef, CustomerKeys, FieldUpdate, MatchStatus
 from crm_adapters.fake import FakeCrmAdapter
 from crm_adapters.hubspot.properties import ID_PROPERTY, hubspot_name
+from crm_adapters.salesforce.fields import API_NAMES, LOGICAL_BY_API
 
 
 @dataclass
 class Backend:
     adapter: CrmAdapter
     add_company: Any  # (domain, **logical values) -> CrmRef
-    refuse: Any  # (key) -> None: the CRM's own validation rule refuses that update
+    refuse: Any  # (key, ref) -> None: the CRM's own validation rule refuses that update
 
 
-@pytest.fixture(params=["fake", "hubspot"])
+@pytest.fixture(params=["fake", "hubspot", "salesforce"])
 def backend(request) -> Backend:
     if request.param == "fake":
         fake = FakeCrmAdapter()
         fake.ensure_schema()
         return Backend(fake, lambda domain, **values: fake.add_record(domain=domain, **values),
-                       lambda key: fake.refuse(key, "Enter only letters"))
+                       lambda key, ref: fake.refuse(key, "Enter only letters"))
+    if request.param == "salesforce":
+        return _salesforce_backend(request)
     standin = request.getfixturevalue("standin")
     adapter = request.getfixturevalue("hubspot_adapter")
     adapter.ensure_schema()
@@ -36,19 +39,36 @@ def backend(request) -> Backend:
         props = {hubspot_name(k): v for k, v in values.items()}
         return CrmRef("companies", standin.add_company(domain=domain, **props))
 
-    def refuse(key: str) -> None:
+    def refuse(key: str, ref: CrmRef) -> None:
         standin.rules[key] = "Enter only letters"
 
     return Backend(adapter, add_company, refuse)
 
 
+def _salesforce_backend(request) -> Backend:
+    standin = request.getfixturevalue("sf_standin")
+    adapter = request.getfixturevalue("salesforce_adapter")
+    adapter.ensure_schema()
+
+    def add_company(domain: str, **values: str) -> CrmRef:
+        # Salesforce keeps a website as typed, not a bare domain.
+        fields = {API_NAMES[k]: v for k, v in values.items()}
+        return CrmRef("Account", standin.add("Account", Name=domain, Website=f"https://www.{domain}/", **fields))
+
+    def refuse(key: str, ref: CrmRef) -> None:
+        # A validation rule is about the record, not the request: it refuses writes to `ref`.
+        standin.rules[ref.record_id] = "Enter only letters"
+
+    return Backend(adapter, add_company, refuse)
+
+
 def _field_names(names: list[str]) -> set[str]:
-    return {n.removeprefix("dunning_") for n in names if not n.startswith("group:")}
+    return {LOGICAL_BY_API.get(n, n.removeprefix("dunning_")) for n in names if ":" not in n}
 
 
-@pytest.mark.parametrize("kind", ["fake", "hubspot"])
+@pytest.mark.parametrize("kind", ["fake", "hubspot", "salesforce"])
 def test_ensure_schema_creates_every_field_once(kind, request):
-    adapter = FakeCrmAdapter() if kind == "fake" else request.getfixturevalue("hubspot_adapter")
+    adapter = FakeCrmAdapter() if kind == "fake" else request.getfixturevalue(f"{kind}_adapter")
 
     first = adapter.ensure_schema()
     second = adapter.ensure_schema()
@@ -144,7 +164,7 @@ def test_writing_the_same_update_twice_changes_nothing(backend):
 def test_one_bad_record_is_reported_and_the_rest_written(backend):
     good = backend.add_company("a-practice.example")
     refused = backend.add_company("b-practice.example")
-    backend.refuse("outbox-2")
+    backend.refuse("outbox-2", refused)
     missing = CrmRef("companies", "99999999")
 
     report = backend.adapter.write_fields([
