@@ -22,6 +22,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("tick", help="apply time-driven changes now (days past due, due dates)")
     sub.add_parser("drain", help="drain every active installation's outbox now")
     sub.add_parser("installations", help="list installations")
+    backfill = sub.add_parser("backfill", help="read 12 months of a Stripe connection's history (resumes)")
+    backfill.add_argument("connection_id", type=int, help="billing connection id")
+    backfill.add_argument("--restart", action="store_true", help="forget the cursors and read it all again")
+    reconcile = sub.add_parser("reconcile", help="recover missed events and heal CRM drift now")
+    reconcile.add_argument("installation_id", type=int)
+    reconcile.add_argument("--full", action="store_true", help="also re-read every open and uncollectible invoice")
     args = parser.parse_args(argv)
 
     from connector.config import ConfigError
@@ -47,18 +53,16 @@ def _serve(app, *, with_scheduler: bool) -> int:  # noqa: ANN001
     from waitress import serve
 
     from connector.context import get_services
-    from connector.scheduler import build_scheduler
+    from connector.scheduler import start_scheduler, stop_scheduler
 
-    scheduler = build_scheduler(get_services(app)) if with_scheduler else None
-    if scheduler:
-        scheduler.start()
+    if with_scheduler:
+        start_scheduler(get_services(app))
     host = os.environ.get("HOST", "127.0.0.1")
     log.info("serve.listening url=http://%s:%s/", host, _port())
     try:
         serve(app, host=host, port=_port(), threads=8)
     finally:
-        if scheduler:
-            scheduler.shutdown(wait=False)
+        stop_scheduler()
     return 0
 
 
@@ -70,15 +74,16 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     import time
 
     from connector.context import get_services
-    from connector.scheduler import build_scheduler
+    from connector.scheduler import start_scheduler, stop_scheduler
 
-    scheduler = build_scheduler(get_services(_app()))
-    scheduler.start()
+    start_scheduler(get_services(_app()))
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        scheduler.shutdown()
+        pass
+    finally:
+        stop_scheduler()
     return 0
 
 
@@ -120,8 +125,54 @@ def cmd_installations(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from connector.backfill import BackfillUnavailable, backfill_connection
+    from connector.context import get_services
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(stream: str, count: int, done: bool) -> None:
+        # Stripe lists carry no total, so each stream shows a count and a rate.
+        bar = bars.get(stream) or bars.setdefault(stream, tqdm(desc=f"{stream:>22}", unit=" obj"))
+        bar.update(count)
+        if done:
+            bar.close()
+
+    try:
+        report = backfill_connection(get_services(_app()), args.connection_id, progress=progress,
+                                     restart=args.restart)
+    except BackfillUnavailable as exc:
+        print(f"dunning-connector: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    finally:
+        for bar in bars.values():
+            bar.close()
+    state = "complete" if report.complete else "incomplete (run again to resume)"
+    print(f"backfill {state}: {report.objects} objects, {report.customers_refreshed} customers, "  # noqa: T201
+          f"{report.calls} Stripe calls")
+    return 0 if report.complete else 1
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    import json
+
+    from connector.context import get_services
+    from connector.reconcile import reconcile_installation
+
+    try:
+        report = reconcile_installation(get_services(_app()), args.installation_id, full=args.full)
+    except LookupError as exc:
+        print(f"dunning-connector: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(json.dumps(report.as_dict(), indent=2, default=str))  # noqa: T201
+    return 0 if report.outcome != "failed" else 1
+
+
 _COMMANDS = {"serve": cmd_serve, "worker": cmd_worker, "demo": cmd_demo, "tick": cmd_tick,
-             "drain": cmd_drain, "installations": cmd_installations}
+             "drain": cmd_drain, "installations": cmd_installations, "backfill": cmd_backfill,
+             "reconcile": cmd_reconcile}
 
 if __name__ == "__main__":
     sys.exit(main())

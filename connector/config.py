@@ -31,6 +31,13 @@ class Settings:
     hubspot_api_base: str = "https://api.hubapi.com"
     hubspot_authorize_url: str = "https://app.hubspot.com/oauth/authorize"
     stripe_api_base: str = "https://api.stripe.com"
+    # Chargebee sites live at https://<site>.<domain>; the client always speaks https.
+    chargebee_domain: str = "chargebee.com"
+    salesforce_client_id: str = ""
+    salesforce_client_secret: str = ""
+    # Default login host; the installer may pick sandbox or a My Domain instead (oauth/salesforce.py).
+    salesforce_login_url: str = "https://login.salesforce.com"
+    salesforce_api_version: str = "67.0"  # Summer '26, pinned (reference/salesforce.md §11.11)
     admin_token: str = ""
     scheduler_enabled: bool = False
     purge_grace_days: int = 30
@@ -57,6 +64,11 @@ _ENV = {
     "hubspot_api_base": "HUBSPOT_API_BASE",
     "hubspot_authorize_url": "HUBSPOT_AUTHORIZE_URL",
     "stripe_api_base": "STRIPE_API_BASE",
+    "chargebee_domain": "CHARGEBEE_DOMAIN",
+    "salesforce_client_id": "SALESFORCE_CLIENT_ID",
+    "salesforce_client_secret": "SALESFORCE_CLIENT_SECRET",
+    "salesforce_login_url": "SALESFORCE_LOGIN_URL",
+    "salesforce_api_version": "SALESFORCE_API_VERSION",
     "admin_token": "DUNNING_ADMIN_TOKEN",
     "scheduler_enabled": "DUNNING_SCHEDULER",
     "purge_grace_days": "DUNNING_PURGE_GRACE_DAYS",

@@ -22,6 +22,7 @@ from connector.domain.segments import assign_segment
 from connector.domain.state import CustomerState
 from connector.outbox import enqueue_field_sync
 from connector.payment_links import issue_payment_link, revoke_payment_links
+from connector.playbook_runner import card_touch_point_due, on_customer_refreshed
 from connector.storage.models import BillingConnection, CustomerBilling, Installation
 
 log = logging.getLogger(__name__)
@@ -63,17 +64,24 @@ def risk_policy(installation: Installation) -> RiskPolicy:
 
 
 def refresh_customer(
-    session: Session, installation: Installation, row: CustomerBilling, *, now: datetime, base_url: str
+    session: Session, installation: Installation, row: CustomerBilling, *, now: datetime, base_url: str,
+    at_tick: bool = False,
 ) -> CustomerState:
-    """Derive the customer's state and §3 values; queue a CRM write when they changed."""
+    """Derive the customer's state and §3 values; queue a CRM write when they changed; run the
+    playbook's touch points (day 0 at once; later ones only `at_tick`)."""
     facts = CustomerFacts.from_json(row.facts)
     state = derive_state(facts, now=now, tz=ZoneInfo(installation.timezone))
     policy = risk_policy(installation)
     risk = score_risk(state, policy)
     segment = assign_segment(state, risk, policy)
     link = None
+    card_link = None
     if state.in_episode and not row.deleted:
         link = issue_payment_link(session, installation.id, row.id, now=now, base_url=base_url)
+    elif card_touch_point_due(installation, row, state, now) is not None:
+        # Card-expiry pre-dunning: the owner's task carries the link (the CRM field does not:
+        # outside an episode it stays empty, §3).
+        card_link = issue_payment_link(session, installation.id, row.id, now=now, base_url=base_url)
     else:
         revoke_payment_links(session, row.id, now)
     desired = desired_fields(state, risk, segment, provider=facts.provider, payment_link=link)
@@ -87,4 +95,6 @@ def refresh_customer(
         session.flush()
         enqueue_field_sync(session, installation.id, row.id, now)
     session.add(row)
+    on_customer_refreshed(session, installation, row, state, risk, segment, now=now,
+                          payment_link=link or card_link, at_tick=at_tick)
     return state

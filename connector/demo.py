@@ -15,11 +15,13 @@ from collections import Counter
 from pathlib import Path
 
 from flask import Flask
+from sqlmodel import select
 
 from app import create_app
 from connector import jobs
 from connector.billing.stripe_signature import sign_stripe_payload
 from connector.context import get_services
+from connector.playbook_runner import ensure_lists
 from connector.sample_data.loader import load_sample_events, load_sandbox_companies
 from connector.storage.db import session_scope
 from connector.storage.models import BillingConnection, Installation
@@ -45,6 +47,9 @@ def prepare_demo(db_path: Path = DEMO_DB) -> Flask:
     crm.ensure_schema()
     secret = "whsec_" + secrets.token_hex(16)
     token = _create_sandbox(services, secret)
+    with session_scope(services.engine) as s:
+        sandbox_id = s.exec(select(Installation.id).where(Installation.external_id == "sandbox")).one()
+    ensure_lists(services, sandbox_id)
     statuses = _push_events(app, token, secret)
     jobs.drain_all(services)
     log.info("demo.ready events=%s", dict(statuses))

@@ -15,7 +15,17 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from connector.billing.connections import connection_by_token, webhook_secrets
+from connector.billing.chargebee_events import (
+    MalformedChargebeeEvent,
+    event_customer_id,
+    facts_from_chargebee_event,
+    parse_chargebee_event,
+)
+from connector.billing.connections import (
+    chargebee_basic_auth_ok,
+    connection_by_token,
+    webhook_secrets,
+)
 from connector.billing.stripe_events import (
     MalformedEvent,
     facts_from_stripe_event,
@@ -71,6 +81,39 @@ def receive_stripe_webhook(services: Services, token: str, payload: bytes, signa
     return WebhookResult(200, {"status": "received"})
 
 
+def ingest_fetched_event(services: Services, conn_id: int, event: dict) -> bool:
+    """Store and apply an event read back from the provider's Events API (the reconciler).
+
+    The same path as a webhook delivery, deduplicated by event id: False when it was already
+    stored (delivered by webhook, or recovered before).
+    """
+    # default=str: stripe-python hands `*_decimal` fields back as Decimal; Stripe sends them as
+    # strings, which is what str() gives.
+    payload = json.dumps(event, separators=(",", ":"), default=str).encode()
+    row_id = _store_event(services, conn_id, parse_stripe_event(payload), payload, services.clock())
+    if row_id is None:
+        return False
+    apply_stored_event(services, row_id)
+    return True
+
+
+def ingest_fetched_chargebee_event(services: Services, conn_id: int, event: dict) -> bool:
+    """Store and apply a Chargebee event read back from its list events API (the reconciler);
+    False when it was already stored."""
+    payload = json.dumps(event, separators=(",", ":")).encode()
+    event = parse_chargebee_event(payload)
+    row = BillingEvent(
+        connection_id=conn_id, event_id=event["id"], type=event["event_type"],
+        customer_id=event_customer_id(event), created=int(event["occurred_at"]),
+        payload=payload.decode("utf-8"), received_at=services.clock(),
+    )
+    row_id = _insert_event(services, row)
+    if row_id is None:
+        return False
+    apply_stored_event(services, row_id)
+    return True
+
+
 def _store_event(services: Services, conn_id: int, event: dict, payload: bytes, now: datetime) -> int | None:
     obj = event["data"]["object"]
     customer = obj.get("customer") if isinstance(obj, dict) else None
@@ -81,6 +124,11 @@ def _store_event(services: Services, conn_id: int, event: dict, payload: bytes, 
         customer_id=customer if isinstance(customer, str) else None,
         created=int(event.get("created") or 0), payload=payload.decode("utf-8"), received_at=now,
     )
+    return _insert_event(services, row)
+
+
+def _insert_event(services: Services, row: BillingEvent) -> int | None:
+    """Store a new event row; None when (connection, event id) is already stored."""
     try:
         with session_scope(services.engine) as session:
             session.add(row)
@@ -88,6 +136,43 @@ def _store_event(services: Services, conn_id: int, event: dict, payload: bytes, 
             return row.id
     except IntegrityError:
         return None
+
+
+def receive_chargebee_webhook(services: Services, token: str, payload: bytes,
+                              authorization: str | None) -> WebhookResult:
+    """Authenticate and store one Chargebee delivery; apply it when stored.
+
+    Chargebee signs nothing (reference/billing.md §5.2): the unguessable token names the
+    connection and HTTP Basic auth proves the sender. Nothing is stored unless both hold and
+    the body is a v2 event; the 2xx comes only after the event is stored.
+    """
+    now = services.clock()
+    with session_scope(services.engine) as session:
+        conn = connection_by_token(session, token)
+        if conn is None or conn.provider != "chargebee":
+            return WebhookResult.refuse(404, "unknown webhook URL")
+        installation = session.get(Installation, conn.installation_id)
+        if installation is None or installation.status == "disconnected":
+            return WebhookResult.refuse(410, "this installation is disconnected", connection=conn.id)
+        if not chargebee_basic_auth_ok(services, conn, authorization):
+            return WebhookResult.refuse(401, "wrong or missing basic auth credentials",
+                                        connection=conn.id)
+        conn_id = conn.id
+    try:
+        event = parse_chargebee_event(payload)
+    except MalformedChargebeeEvent as exc:
+        return WebhookResult.refuse(400, str(exc), connection=conn_id)
+    row = BillingEvent(
+        connection_id=conn_id, event_id=event["id"], type=event["event_type"],
+        customer_id=event_customer_id(event), created=int(event["occurred_at"]),
+        payload=payload.decode("utf-8"), received_at=now,
+    )
+    row_id = _insert_event(services, row)
+    if row_id is None:
+        log.info("webhook.duplicate connection=%s event=%s", conn_id, event["id"])
+        return WebhookResult(200, {"status": "duplicate"})
+    apply_stored_event(services, row_id)
+    return WebhookResult(200, {"status": "received"})
 
 
 def apply_stored_event(services: Services, event_row_id: int) -> None:
@@ -106,7 +191,7 @@ def apply_stored_event(services: Services, event_row_id: int) -> None:
 def _apply(session: Session, services: Services, event_row: BillingEvent, now: datetime) -> None:
     conn = session.get(BillingConnection, event_row.connection_id)
     installation = session.get(Installation, conn.installation_id)
-    parsed = facts_from_stripe_event(json.loads(event_row.payload))
+    parsed = _facts_of(conn.provider, json.loads(event_row.payload))
     event_row.processed_at = now
     if not parsed.handled or not parsed.customer_id:
         event_row.status = "ignored" if not parsed.handled else "applied"
@@ -114,12 +199,22 @@ def _apply(session: Session, services: Services, event_row: BillingEvent, now: d
         session.add(event_row)
         return
     row = get_or_create_customer(session, conn, parsed.customer_id, now)
-    apply_facts(session, row, parsed.facts, erase=event_row.type == "customer.deleted")
-    if event_row.type == "customer.deleted":
+    erase = event_row.type in _DELETION_TYPES
+    apply_facts(session, row, parsed.facts, erase=erase)
+    if erase:
         _scrub_payloads(session, conn.id, parsed.customer_id)
     refresh_customer(session, installation, row, now=now, base_url=services.settings.public_base_url)
     event_row.status = "applied"
     session.add(event_row)
+
+
+_DELETION_TYPES = frozenset({"customer.deleted", "customer_deleted"})
+
+
+def _facts_of(provider: str, event: dict):  # noqa: ANN202 - Stripe/ChargebeeEventFacts
+    if provider == "chargebee":
+        return facts_from_chargebee_event(event)
+    return facts_from_stripe_event(event)
 
 
 def _scrub_payloads(session: Session, conn_id: int, customer_id: str) -> None:

@@ -6,6 +6,8 @@ import logging
 
 from connector.context import Services
 from connector.crm import adapter_for
+from connector.errors import ConnectorError
+from connector.playbook_runner import ensure_lists
 from connector.storage.db import session_scope
 from connector.storage.models import AuditLog, Installation
 
@@ -29,3 +31,8 @@ def on_installed(*, services: Services, installation_id: int, created: bool) -> 
                                "problems": report.problems, "first_install": created}))
     log.info("install.schema installation=%s created=%s problems=%s", installation_id,
              len(report.created), len(report.problems))
+    try:
+        ensure_lists(services, installation_id)  # the risk-segment lists (§3), in either mode
+    except ConnectorError as exc:
+        # The install stands; the lists can be made again from the dashboard (segment-lists API).
+        log.warning("install.lists_failed installation=%s error=%s", installation_id, exc)

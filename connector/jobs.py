@@ -10,9 +10,11 @@ from connector.context import Services
 from connector.crm import adapter_for
 from connector.customers import refresh_customer
 from connector.ingest import apply_pending_events
+from connector.playbook_runner import run_tick as run_playbook_tick
 from connector.storage.db import session_scope
 from connector.storage.models import CustomerBilling, Installation
 from connector.sync import DrainCounts, drain_installation
+from connector.sync_health import refresh_all as refresh_health_all
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,10 @@ def tick(services: Services) -> int:
                 CustomerBilling.installation_id == installation_id, CustomerBilling.deleted.is_(False)))
             for row in rows:
                 before = dict(row.desired)
-                refresh_customer(session, installation, row, now=now, base_url=services.settings.public_base_url)
+                refresh_customer(session, installation, row, now=now, base_url=services.settings.public_base_url,
+                                 at_tick=True)
                 changed += row.desired != before
+            run_playbook_tick(session, installation, now)  # the daily cap: waiting decisions first
     log.info("tick.done changed=%s", changed)
     return changed
 
@@ -53,6 +57,8 @@ def drain_all(services: Services) -> dict[int, DrainCounts]:
                                                           adapter_for(services, installation_id))
         except Exception:
             log.exception("drain.failed installation=%s", installation_id)
+    # The worker makes the CRM calls, so it is the one that can store their rate-limit budget.
+    refresh_health_all(services)
     return results
 
 
@@ -61,3 +67,36 @@ def purge(services: Services) -> list[int]:
     from oauth.installations import purge_disconnected
 
     return purge_disconnected(services.engine, services.clock())
+
+
+# Pages per backfill run: the job comes back every few minutes and resumes from its cursors, so
+# one long history never holds the worker (nor one installation's history the others).
+BACKFILL_PAGES_PER_RUN = 200
+
+
+def backfill_pending(services: Services) -> dict[int, bool]:
+    """Backfill connections that have not finished theirs (at install: a new Stripe connection)."""
+    from connector.backfill import backfill_connection, connections_needing_backfill
+
+    done: dict[int, bool] = {}
+    for connection_id in connections_needing_backfill(services):
+        try:
+            done[connection_id] = backfill_connection(
+                services, connection_id, max_pages=BACKFILL_PAGES_PER_RUN).complete
+        except Exception:
+            log.exception("backfill.failed connection=%s", connection_id)
+    return done
+
+
+def reconcile_incremental(services: Services) -> dict:
+    """Missed events and CRM drift, every installation."""
+    from connector.reconcile import reconcile_all
+
+    return reconcile_all(services, full=False)
+
+
+def reconcile_full(services: Services) -> dict:
+    """Daily: as reconcile_incremental, plus a sweep of every open and uncollectible invoice."""
+    from connector.reconcile import reconcile_all
+
+    return reconcile_all(services, full=True)

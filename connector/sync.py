@@ -18,6 +18,8 @@ from connector.domain.billing_state import CustomerFacts
 from connector.domain.diff import changed_fields, with_updated_at
 from connector.domain.free_mail import normalize_domain
 from connector.errors import FatalProviderError, ReauthRequired, TransientProviderError
+from connector.playbook_apply import apply_playbook_items
+from connector.playbook_runner import PLAYBOOK_ACTION
 from connector.ports import CrmAdapter, CrmRef, CustomerKeys, FieldUpdate, MatchStatus, WriteReport
 from connector.storage.db import session_scope
 from connector.storage.models import CustomerBilling, Installation, OutboxItem, SyncRun
@@ -35,6 +37,8 @@ class DrainCounts:
     failed: int = 0
     retried: int = 0
     calls: int = 0
+    actions: int = 0  # playbook tasks / enrollments / completions applied
+    skipped_actions: int = 0  # playbook decisions that turned out to have nothing to do
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -106,6 +110,18 @@ def _hold_after_fatal(session: Session, items: Sequence[OutboxItem], now: dateti
 
 def _process(session: Session, services: Services, installation: Installation, adapter: CrmAdapter,
              items: Sequence[OutboxItem], counts: DrainCounts, now: datetime) -> None:
+    # Fields first: that matches the records the playbook's tasks and enrollments act on.
+    field_items = [i for i in items if i.kind != PLAYBOOK_ACTION]
+    if field_items:
+        _process_fields(session, services, installation, adapter, field_items, counts, now)
+    playbook_items = [i for i in items if i.kind == PLAYBOOK_ACTION]
+    if playbook_items:
+        apply_playbook_items(session, installation, adapter, playbook_items, counts, now)
+
+
+def _process_fields(session: Session, services: Services, installation: Installation,
+                    adapter: CrmAdapter, items: Sequence[OutboxItem], counts: DrainCounts,
+                    now: datetime) -> None:
     rows = {r.id: r for r in session.exec(select(CustomerBilling).where(
         CustomerBilling.id.in_([i.customer_row_id for i in items])))}
     _match(session, adapter, [rows[i.customer_row_id] for i in items if _needs_match(rows[i.customer_row_id])],
@@ -148,9 +164,16 @@ def _process(session: Session, services: Services, installation: Installation, a
                 outbox.enqueue_field_sync(session, row.installation_id, row.id, now)
 
 
+# match_detail of a customer whose linked record was merged or deleted in the CRM and could not
+# be found again (connector.reconcile): someone removed it on purpose, so it is not recreated.
+RECORD_GONE = "record gone from the CRM"
+
+
 def _may_create(installation: Installation, row: CustomerBilling) -> bool:
-    """Creating companies is off by default; never for ambiguous or conflicting customers."""
-    return bool(installation.settings.get("create_companies")) and row.match_status == "unmatched"
+    """Creating companies is off by default; never for ambiguous or conflicting customers, nor
+    for one whose record was merged or deleted in the CRM."""
+    return (bool(installation.settings.get("create_companies")) and row.match_status == "unmatched"
+            and not row.match_detail.startswith(RECORD_GONE))
 
 
 def _write(session: Session, send: Callable[[list[FieldUpdate]], WriteReport],
@@ -158,6 +181,11 @@ def _write(session: Session, send: Callable[[list[FieldUpdate]], WriteReport],
            counts: DrainCounts, now: datetime) -> None:
     report = send(list(updates.values()))
     counts.calls += report.calls
+    for key, ref in report.moved.items():
+        # The record was merged into another (Salesforce MasterRecordId): follow it, never recreate.
+        row = rows[by_id[int(key)].customer_row_id]
+        row.crm_object_type, row.crm_record_id = ref.object_type, ref.record_id
+        row.match_detail = "re-resolved after a merge"
     for key in report.ok:
         item = by_id[int(key)]
         row = rows[item.customer_row_id]
@@ -175,6 +203,11 @@ def _write(session: Session, send: Callable[[list[FieldUpdate]], WriteReport],
             item.last_error = err.reason[:500]
             counts.failed += 1
             counts.errors.append(f"record {updates[item.id].ref.record_id}: {err.reason}")
+
+
+def match_customers(session: Session, adapter: CrmAdapter, rows: Sequence[CustomerBilling]) -> None:
+    """Link customers to CRM records (the drain's matching; the reconciler re-resolves with it)."""
+    _match(session, adapter, rows, DrainCounts())
 
 
 def _needs_match(row: CustomerBilling) -> bool:
@@ -204,7 +237,10 @@ def _match(session: Session, adapter: CrmAdapter, rows: Sequence[CustomerBilling
                 if m.matched_by != "billing_customer_id":
                     row.crm_values = {}  # nothing of ours is on that record yet
         else:
-            row.match_status, row.match_detail = m.status.value, m.detail
+            # A record removed in the CRM stays marked, so a later drain never recreates it.
+            gone = row.match_detail.startswith(RECORD_GONE)
+            row.match_status = m.status.value
+            row.match_detail = f"{RECORD_GONE}; {m.detail}" if gone else m.detail
         session.add(row)
 
 

@@ -61,3 +61,40 @@ def post_stripe(client, event: dict | bytes, *, token: str = "tok_conn_abc", sec
     sig = sign_stripe_payload(payload, secret, ts) if header is None else header
     return client.post(f"/webhooks/stripe/{token}", data=payload,
                        headers={"Stripe-Signature": sig, "Content-Type": "application/json"})
+
+
+# --- Chargebee --------------------------------------------------------------------------------
+
+CHARGEBEE_USER = "dunning-3f9a1c2e"
+CHARGEBEE_PASSWORD = "p4ss-Zr8kqW1mN0vYt7Xe"
+
+
+def chargebee_event(name: str) -> dict[str, Any]:
+    """A Chargebee v2 event from tests/payloads/chargebee (a fresh copy)."""
+    return copy.deepcopy(load_payload(f"chargebee/{name}.json"))
+
+
+def make_chargebee_connection(services: Services, installation_id: int, *, mode: str = "test",
+                              token: str = "tok_cb_abc", site: str = "brightsmile-test") -> int:
+    with session_scope(services.engine) as s:
+        conn = BillingConnection(
+            installation_id=installation_id, provider="chargebee", mode=mode, webhook_token=token,
+            webhook_secret_enc=services.box.encrypt(f"{CHARGEBEE_USER}:{CHARGEBEE_PASSWORD}"),
+            api_key_enc=services.box.encrypt(f"{mode}_cbkey123"), account_ref=site)
+        s.add(conn)
+        s.flush()
+        return conn.id
+
+
+def chargebee_auth(user: str = CHARGEBEE_USER, password: str = CHARGEBEE_PASSWORD) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def post_chargebee(client, event: dict | bytes, *, token: str = "tok_cb_abc",
+                   authorization: str | None = None):
+    payload = event if isinstance(event, bytes) else json.dumps(event).encode()
+    headers = {"Content-Type": "application/json",
+               "Authorization": chargebee_auth() if authorization is None else authorization}
+    return client.post(f"/webhooks/chargebee/{token}", data=payload, headers=headers)

@@ -7,11 +7,15 @@ working when only the key changes.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import logging
 import secrets
 
 from sqlmodel import Session, select
 
+from connector.billing.chargebee_api import ChargebeeApi, is_site_name
 from connector.billing.stripe_api import WEBHOOK_EVENTS, StripeApi, account_mode
 from connector.context import Services
 from connector.crypto import SecretBox
@@ -167,3 +171,135 @@ def _remove_endpoint(services: Services, endpoint_id: str, keys: list[str]) -> b
             log.warning("could not remove old stripe webhook endpoint: %s", type(exc).__name__)
     log.warning("old stripe webhook endpoint was not removed; the admin may delete it in Stripe")
     return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Chargebee (reference/billing.md §5.2): Chargebee signs nothing, so the protection is the
+# unguessable token in the URL plus HTTP Basic auth over HTTPS, with a user and password the
+# connector generates and the admin pastes into Chargebee (Settings → Webhooks → "Protect
+# webhook URL with basic authentication").
+
+CHARGEBEE_USER_PREFIX = "dunning-"
+
+
+def chargebee_webhook_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/webhooks/chargebee/{token}"
+
+
+def chargebee_mode(site: str, api_key: str, mode: str | None = None) -> str:
+    """test | live: as the admin says, else from the key (`test_…`/`live_…`), else from the
+    site name (Chargebee's test sites are `<name>-test`)."""
+    if mode in ("test", "live"):
+        return mode
+    if api_key.startswith(("test_", "live_")):
+        return api_key.split("_", 1)[0]
+    return "test" if site.endswith("-test") else "live"
+
+
+def connect_chargebee(
+    session: Session,
+    services: Services,
+    installation_id: int,
+    *,
+    site: str,
+    api_key: str,
+    mode: str | None = None,
+    key_can_write: bool = False,
+    actor: str = "admin",
+) -> tuple[BillingConnection, dict[str, str]]:
+    """Connect (or reconnect) a Chargebee site; returns the flushed row and the webhook
+    credentials to show the admin ({"url", "username", "password"}).
+
+    The key is checked with one read. Reconnecting keeps the webhook token *and* the Basic-auth
+    credentials, so the webhook already configured in Chargebee keeps working. `key_can_write`:
+    the admin says the key is a full-access one, which allows the hosted-page card actions.
+    """
+    site = (site or "").strip().lower()
+    site = site.removesuffix(".chargebee.com").removeprefix("https://")
+    api_key = (api_key or "").strip()
+    if not is_site_name(site):
+        raise BadInput("The Chargebee site is the first part of your Chargebee address "
+                       "(acme in acme.chargebee.com; test sites end in -test).")
+    if not api_key:
+        raise BadInput("Paste a Chargebee API key (Settings → Configure Chargebee → API keys).")
+    if mode not in (None, "", "test", "live"):
+        raise BadInput("mode is test or live")
+
+    installation = session.get(Installation, installation_id)
+    if installation is None:
+        raise BadInput("unknown installation", status=404)
+    existing = session.exec(
+        select(BillingConnection).where(BillingConnection.installation_id == installation_id)
+    ).first()
+    if existing is not None and existing.provider != "chargebee":
+        raise BadInput(
+            f"This installation is connected to {existing.provider}; disconnect it before "
+            "connecting Chargebee (one billing connection per installation).",
+            status=409,
+        )
+
+    ChargebeeApi(site, api_key, domain=services.settings.chargebee_domain).check_key()
+
+    conn = existing or BillingConnection(
+        installation_id=installation_id,
+        provider="chargebee",
+        webhook_token=secrets.token_urlsafe(32),
+    )
+    if existing is None or not conn.webhook_secret_enc:
+        username = CHARGEBEE_USER_PREFIX + secrets.token_hex(4)
+        password = secrets.token_urlsafe(24)
+        conn.webhook_secret_enc = services.box.encrypt(f"{username}:{password}")
+    conn.api_key_enc = services.box.encrypt(api_key)
+    conn.account_ref = site
+    previous_mode = conn.mode if existing is not None else None
+    conn.mode = chargebee_mode(site, api_key, mode or None)
+    session.add(conn)
+    settings = dict(installation.settings or {})
+    settings["chargebee"] = {**settings.get("chargebee", {}), "key_can_write": bool(key_can_write)}
+    installation.settings = settings
+    session.add(installation)
+    session.flush()
+    session.add(
+        AuditLog(
+            installation_id=installation_id,
+            actor=actor,
+            action="billing.reconnected" if existing is not None else "billing.connected",
+            detail={"provider": "chargebee", "connection_id": conn.id, "site": site,
+                    "mode": conn.mode, "previous_mode": previous_mode,
+                    "key_can_write": bool(key_can_write)},
+        )
+    )
+    log.info("chargebee connected installation=%s connection=%s mode=%s",
+             installation_id, conn.id, conn.mode)
+    return conn, chargebee_webhook_credentials(services, conn)
+
+
+def chargebee_webhook_credentials(services: Services, conn: BillingConnection) -> dict[str, str]:
+    """What the admin pastes into Chargebee: the URL and the Basic-auth user and password."""
+    username, _, password = services.box.decrypt(conn.webhook_secret_enc).partition(":")
+    return {
+        "url": chargebee_webhook_url(services.settings.public_base_url, conn.webhook_token),
+        "username": username,
+        "password": password,
+    }
+
+
+def chargebee_basic_auth_ok(services: Services, conn: BillingConnection,
+                            authorization: str | None) -> bool:
+    """Whether an `Authorization: Basic …` header carries this connection's credentials.
+
+    Compared in constant time over the whole `user:password`, so neither part leaks by timing.
+    """
+    scheme, _, encoded = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return False
+    try:
+        given = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    try:
+        expected = services.box.decrypt(conn.webhook_secret_enc).encode("utf-8")
+    except ValueError:
+        log.warning("chargebee.webhook_secret_unreadable connection=%s", conn.id)
+        return False
+    return hmac.compare_digest(given, expected)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import requests
 import stripe
@@ -52,6 +54,10 @@ WEBHOOK_EVENTS: tuple[str, ...] = (
     "customer.deleted",
     "payment_method.automatically_updated",
     "customer.source.expiring",
+    # Card-expiry pre-dunning: the card's expiry as it is attached, edited or removed.
+    "payment_method.attached",
+    "payment_method.updated",
+    "payment_method.detached",
 )
 
 # What a restricted key (rk_…) needs, as resources in Stripe's restricted-key editor; shown on
@@ -64,7 +70,24 @@ RESTRICTED_KEY_PERMISSIONS: tuple[str, ...] = (
     "Customers: Read",
     "Subscriptions: Read",
     "Customer portal: Write",
+    # The backfill and reconciler: missed events, and disputes over 12 months.
+    "Events: Read",
+    "Disputes: Read",
 )
+
+# Client-side throttle for bulk reads (backfill, reconcile), under Stripe's limits
+# (reference/billing.md §4.3): live 100 req/s globally and 25 req/s per endpoint, sandbox 25 req/s
+# globally. We stay well below both, leaving room for the account's own integration.
+BULK_REQUESTS_PER_SECOND = {"live": 20, "test": 10}
+# A 429 without Retry-After is retried after 1, 2, 4 … s (capped); stripe-python itself does not
+# retry a plain 429 (reference/billing.md §4.3).
+MAX_RATE_LIMIT_RETRIES = 6
+MAX_RATE_LIMIT_BACKOFF_S = 30.0
+# List endpoints the bulk reads walk (the attribute of StripeClient.v1 each one is).
+LIST_RESOURCES = frozenset({"invoices", "charges", "subscriptions", "invoice_payments", "disputes",
+                            "events", "customers"})
+# `types[]` of GET /v1/events takes at most 20 names (reference/billing.md §2.5).
+MAX_EVENT_TYPES_PER_LIST = 20
 
 _KEY_MODES = {"sk_test_": "test", "rk_test_": "test", "sk_live_": "live", "rk_live_": "live"}
 
@@ -118,6 +141,23 @@ def account_mode(api_key: str) -> str:
     )
 
 
+class Limiter(Protocol):
+    def acquire(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class StripePage:
+    """One page of a list endpoint: objects newest first, as Stripe returns them."""
+
+    data: list[dict[str, Any]]
+    has_more: bool
+
+    @property
+    def last_id(self) -> str | None:
+        """The cursor for the next page (`starting_after`)."""
+        return self.data[-1]["id"] if self.data else None
+
+
 class StripeApi:
     """One Stripe account, reached with one API key."""
 
@@ -131,6 +171,8 @@ class StripeApi:
         session: requests.Session,
         timeout: float = 20.0,
         max_network_retries: int = 0,
+        limiter: Limiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # Retries default to none: callers either have their own retry (the outbox) or a
         # person waiting (the pay link), and the SDK's backoff sleeps would block them.
@@ -141,6 +183,10 @@ class StripeApi:
             http_client=stripe.RequestsClient(session=session, timeout=timeout),
             max_network_retries=max_network_retries,
         )
+        # Only bulk reads (list_page) are throttled and back off on 429: a person waiting on the
+        # pay link must not sleep behind a backfill's budget.
+        self._limiter = limiter
+        self._sleep = sleep
 
     # -- webhook endpoints ------------------------------------------------------------------
 
@@ -199,6 +245,46 @@ class StripeApi:
             )
             invoices = [inv.to_dict() for inv in page.auto_paging_iter()]
         return sorted(invoices, key=lambda inv: (inv.get("created") or 0, inv.get("id") or ""))
+
+    # -- bulk reads (backfill, reconcile) -------------------------------------------------------
+
+    def list_page(
+        self, resource: str, params: Mapping[str, Any], *, starting_after: str | None = None
+    ) -> StripePage:
+        """One page (up to 100 objects) of a list endpoint, throttled, backing off on 429.
+
+        Lists come newest first; `starting_after=<last id of the previous page>` walks on, so a
+        stored last id resumes an interrupted walk where it stopped.
+        """
+        if resource not in LIST_RESOURCES:
+            raise ValueError(f"not a list endpoint the connector reads: {resource!r}")
+        query: dict[str, Any] = {"limit": 100, **params}
+        if starting_after:
+            query["starting_after"] = starting_after
+        endpoint = getattr(self._client.v1, resource)
+        for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+            if self._limiter is not None:
+                self._limiter.acquire()
+            try:
+                with _mapped(f"read {resource.replace('_', ' ')}"):
+                    page = endpoint.list(params=query)
+                return StripePage([obj.to_dict() for obj in page.data], bool(page.has_more))
+            except RateLimited as exc:
+                if attempt == MAX_RATE_LIMIT_RETRIES:
+                    raise
+                delay = exc.retry_after or min(2.0**attempt, MAX_RATE_LIMIT_BACKOFF_S)
+                log.info("stripe.rate_limited resource=%s wait_s=%s", resource, delay)
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def invoice_of_payment_intent(self, payment_intent_id: str) -> str | None:
+        """The invoice a PaymentIntent pays (basil and later: only InvoicePayment links them)."""
+        page = self.list_page(
+            "invoice_payments",
+            {"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}, "limit": 1},
+        )
+        invoice = page.data[0].get("invoice") if page.data else None
+        return invoice.get("id") if isinstance(invoice, dict) else invoice
 
     # -- customer portal --------------------------------------------------------------------
 

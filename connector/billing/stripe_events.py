@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.domain.billing_facts import (
+    CardSnapshot,
     CustomerDeleted,
     DisputeSnapshot,
     Fact,
@@ -287,14 +288,63 @@ def _subscription(event: Mapping[str, Any], sub: Mapping[str, Any]) -> StripeEve
         canceled_at=_int(sub.get("canceled_at")),
         ended_at=_int(sub.get("ended_at")),
         cancellation_reason=_str(_dict(sub.get("cancellation_details")).get("reason")),
+        renews_at=_period_end(sub),
     )
     return StripeEventFacts(_id(sub.get("customer")), [snapshot])
+
+
+def _period_end(sub: Mapping[str, Any]) -> int | None:
+    # basil+: the period lives on the items (reference/billing.md §1.2); before: on the subscription.
+    ends = [_int(_dict(i).get("current_period_end")) for i in _dict(sub.get("items")).get("data") or ()]
+    ends = [e for e in ends if e]
+    return min(ends) if ends else _int(sub.get("current_period_end"))
+
+
+def _card(event: Mapping[str, Any], obj: Mapping[str, Any], *, status: str = "valid",
+          auto_updated: bool = False) -> CardSnapshot | None:
+    """A PaymentMethod (card inside `card`) or a legacy Card/Source (flat) as a card fact."""
+    card = _dict(obj.get("card")) if obj.get("object") == "payment_method" else obj
+    if obj.get("object") == "payment_method" and obj.get("type") != "card":
+        return None
+    return CardSnapshot(
+        card_id=obj["id"],
+        observed_at=event["created"],
+        exp_month=_int(card.get("exp_month")),
+        exp_year=_int(card.get("exp_year")),
+        status=status,
+        last4=_str(card.get("last4")),
+        brand=_str(card.get("brand")),
+        auto_updated_at=event["created"] if auto_updated else None,
+    )
+
+
+def _payment_method(event: Mapping[str, Any], pm: Mapping[str, Any]) -> StripeEventFacts:
+    # No payment_method event says whether the card is the customer's default; the connector
+    # treats a customer's card as its default (the common one-card B2B case).
+    etype = event["type"]
+    snap = _card(event, pm, status="removed" if etype == "payment_method.detached" else "valid",
+                 auto_updated=etype == "payment_method.automatically_updated")
+    customer = _id(pm.get("customer")) or _id(_dict(_dict(event.get("data")).get(
+        "previous_attributes")).get("customer"))
+    return StripeEventFacts(customer, [snap] if snap else [])
+
+
+def _source_expiring(event: Mapping[str, Any], src: Mapping[str, Any]) -> StripeEventFacts:
+    # "Occurs whenever a card or source will expire at the end of the month" (legacy Cards/Sources).
+    snap = _card(event, src, status="expiring")
+    return StripeEventFacts(_id(src.get("customer")), [snap] if snap else [])
 
 
 def _customer(event: Mapping[str, Any], cus: Mapping[str, Any]) -> StripeEventFacts:
     email, name = _str(cus.get("email")), _str(cus.get("name"))
     snapshot = ProfileSnapshot(event["created"], email, name, source="customer")
-    return StripeEventFacts(cus["id"], [snapshot], customer_email=email, customer_name=name)
+    facts: list[Fact] = [snapshot]
+    default_pm = _dict(_dict(cus.get("invoice_settings")).get("default_payment_method"))
+    if _str(default_pm.get("id")):  # expanded (API reads ask for it)
+        card = _card(event, default_pm)
+        if card is not None:
+            facts.append(card)
+    return StripeEventFacts(cus["id"], facts, customer_email=email, customer_name=name)
 
 
 def _customer_deleted(event: Mapping[str, Any], cus: Mapping[str, Any]) -> StripeEventFacts:
@@ -345,6 +395,11 @@ HANDLERS: dict[str, _Handler] = {
     "customer.created": _customer,
     "customer.updated": _customer,
     "customer.deleted": _customer_deleted,
+    "payment_method.attached": _payment_method,
+    "payment_method.updated": _payment_method,
+    "payment_method.automatically_updated": _payment_method,
+    "payment_method.detached": _payment_method,
+    "customer.source.expiring": _source_expiring,
 }
 HANDLED_EVENT_TYPES: frozenset[str] = frozenset(HANDLERS)
 
@@ -362,3 +417,36 @@ def facts_from_stripe_event(event: Mapping[str, Any]) -> StripeEventFacts:
             _id(obj.get("customer")), handled=False, note=f"{event['type']} object has no id"
         )
     return handler(event, obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# Objects read from the API (backfill, reconcile sweeps) rather than delivered in events.
+
+_OBJECT_EVENT_TYPES = {
+    "invoice": "invoice.updated",
+    "subscription": "customer.subscription.updated",
+    "dispute": "charge.dispute.updated",
+    "customer": "customer.updated",
+}
+
+
+def facts_from_stripe_object(obj: Mapping[str, Any], *, observed_at: int) -> StripeEventFacts:
+    """The facts an object read from Stripe's API tells, as if an event had delivered it.
+
+    The object is wrapped in a synthetic envelope and read by the webhook handlers, so both
+    paths give the same facts. `observed_at` is when it was read: the snapshot shows the object
+    as of then. A charge tells a failure (at its own `created`) or a refund, else nothing.
+    """
+    kind = obj.get("object")
+    if kind == "charge":
+        if obj.get("status") == "failed":
+            event_type = "charge.failed"
+        elif (_int(obj.get("amount_refunded")) or 0) > 0:
+            event_type = "charge.refunded"
+        else:
+            return StripeEventFacts(_id(obj.get("customer")), handled=False, note="charge needs no fact")
+    else:
+        event_type = _OBJECT_EVENT_TYPES.get(str(kind), "")
+    envelope = {"id": f"read:{obj.get('id')}", "type": event_type, "created": observed_at,
+                "data": {"object": dict(obj)}}
+    return facts_from_stripe_event(envelope)

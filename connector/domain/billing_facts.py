@@ -6,8 +6,10 @@ event tells with what is already known. `merge_facts` is commutative, associativ
 hence any delivery order, with any duplicates, gives the same store and the same derived state:
 
 - snapshots of one object (invoice, subscription, dispute, refund, profile) keep the greatest by a
-  total order: a status lattice first (invoice draft < open < uncollectible < paid | void), then
-  the event's `created`, then a canonical rendering as the last tie-break;
+  total order: the object's `resource_version` first when the provider has one (Chargebee: an
+  older version never overwrites a newer one, PRODUCT.md §4), then a status lattice (invoice
+  draft < open < uncollectible < paid | void), then the event's `created`, then a canonical
+  rendering as the last tie-break;
 - counters take the max, first-seen times the min, sets the union;
 - a deletion/erasure is absorbing: nothing merged later brings personal data back.
 
@@ -49,6 +51,10 @@ class InvoiceSnapshot:
     paid_at: int | None = None
     voided_at: int | None = None
     marked_uncollectible_at: int | None = None
+    # Chargebee: the object's version (ms). Orders snapshots before anything else (see _rv).
+    resource_version: int | None = None
+    # Chargebee `write_off_amount` > 0: the amount not paid was written off, not recovered.
+    written_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,30 @@ class SubscriptionSnapshot:
     canceled_at: int | None = None
     ended_at: int | None = None
     cancellation_reason: str | None = None  # cancellation_details.reason, e.g. payment_failed
+    resource_version: int | None = None  # Chargebee
+    renews_at: int | None = None  # next renewal (period end / next_billing_at); card-expiry check
+
+
+@dataclass(frozen=True)
+class CardSnapshot:
+    """A customer's payment card as one event or API read showed it (card-expiry pre-dunning).
+
+    `card_id`: Stripe payment method / source id, Chargebee payment source id. `status` "valid",
+    "expiring", "expired" or "removed" (detached / deleted). `auto_updated_at`: the provider's card
+    updater replaced the number or expiry (Stripe payment_method.automatically_updated; a
+    Chargebee card_updated whose expiry moved on): such a card needs nobody's attention.
+    """
+
+    card_id: str
+    observed_at: int
+    exp_month: int | None = None
+    exp_year: int | None = None
+    status: str = "valid"
+    is_default: bool = True
+    last4: str | None = None
+    brand: str | None = None
+    auto_updated_at: int | None = None
+    resource_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +159,7 @@ Fact = (
     | RefundSnapshot
     | ProfileSnapshot
     | CustomerDeleted
+    | CardSnapshot
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +200,7 @@ class CustomerFacts:
     disputes: Mapping[str, DisputeSnapshot] = field(default_factory=dict)
     refunds: Mapping[str, RefundSnapshot] = field(default_factory=dict)
     profile: Profile = field(default_factory=Profile)
+    cards: Mapping[str, CardSnapshot] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (round-trips through `from_json`)."""
@@ -192,6 +224,7 @@ class CustomerFacts:
             "disputes": {k: _plain(d) for k, d in sorted(self.disputes.items())},
             "refunds": {k: _plain(r) for k, r in sorted(self.refunds.items())},
             "profile": _plain(self.profile),
+            "cards": {k: _plain(c) for k, c in sorted(self.cards.items())},
         }
 
     @classmethod
@@ -218,6 +251,7 @@ class CustomerFacts:
             disputes={k: _build(DisputeSnapshot, v) for k, v in data.get("disputes", {}).items()},
             refunds={k: _build(RefundSnapshot, v) for k, v in data.get("refunds", {}).items()},
             profile=_build(Profile, data.get("profile", {})),
+            cards={k: _build(CardSnapshot, v) for k, v in data.get("cards", {}).items()},
         )
 
 
@@ -263,25 +297,54 @@ def _min_opt(a: Any, b: Any) -> Any:
     return min(a, b)
 
 
-def _invoice_key(s: InvoiceSnapshot) -> tuple[int, int, int]:
-    return (_INVOICE_STATUS_RANK.get(s.status, -1), s.observed_at, s.attempt_count)
+def _rv(version: int | None) -> int:
+    """Chargebee's resource_version leads the order; Stripe objects have none (-1 for all of
+    them, so the rest of the key decides exactly as before). A total order either way."""
+    return -1 if version is None else version
 
 
-def join_invoice(a: InvoiceRecord, b: InvoiceRecord) -> InvoiceRecord:
-    return InvoiceRecord(
-        _greatest(a.snapshot, b.snapshot, _invoice_key), max(a.attempt_count, b.attempt_count)
+def _invoice_key(s: InvoiceSnapshot) -> tuple[int, int, int, int]:
+    return (
+        _rv(s.resource_version),
+        _INVOICE_STATUS_RANK.get(s.status, -1),
+        s.observed_at,
+        s.attempt_count,
     )
 
 
+def join_invoice(a: InvoiceRecord, b: InvoiceRecord) -> InvoiceRecord:
+    best = _greatest(a.snapshot, b.snapshot, _invoice_key)
+    if best.collection_method is None:
+        # An invoice's collection method never changes, but not every event tells it (a
+        # Chargebee invoice_generated carries no customer or subscription to read it from).
+        method = _max_opt(a.snapshot.collection_method, b.snapshot.collection_method)
+        if method is not None:
+            best = replace(best, collection_method=method)
+    return InvoiceRecord(best, max(a.attempt_count, b.attempt_count))
+
+
 def join_subscription(a: SubscriptionRecord, b: SubscriptionRecord) -> SubscriptionRecord:
-    def key(s: SubscriptionSnapshot) -> tuple[int, int]:
-        return (1 if s.status in _SUBSCRIPTION_TERMINAL else 0, s.observed_at)
+    def key(s: SubscriptionSnapshot) -> tuple[int, int, int]:
+        # Chargebee can reactivate a cancelled subscription: its version then decides.
+        terminal = 1 if s.status in _SUBSCRIPTION_TERMINAL else 0
+        return (_rv(s.resource_version), terminal, s.observed_at)
 
     return SubscriptionRecord(
         _greatest(a.snapshot, b.snapshot, key),
         a.unpaid_seen | b.unpaid_seen,
         a.incomplete_seen or b.incomplete_seen,
     )
+
+
+def join_card(a: CardSnapshot, b: CardSnapshot) -> CardSnapshot:
+    # A removed card stays removed; else the newest version / observation wins. The card
+    # updater's mark is kept whichever snapshot wins (a later plain read must not lose it).
+    def key(c: CardSnapshot) -> tuple[int, int, int]:
+        return (c.status == "removed", _rv(c.resource_version), c.observed_at)
+
+    best = _greatest(a, b, key)
+    auto = _max_opt(a.auto_updated_at, b.auto_updated_at)
+    return best if best.auto_updated_at == auto else replace(best, auto_updated_at=auto)
 
 
 def join_failure(a: PaymentFailure, b: PaymentFailure) -> PaymentFailure:
@@ -346,6 +409,7 @@ def join_facts(a: CustomerFacts, b: CustomerFacts) -> CustomerFacts:
         disputes=_join_maps(a.disputes, b.disputes, join_dispute),
         refunds=_join_maps(a.refunds, b.refunds, join_refund),
         profile=join_profile(a.profile, b.profile),
+        cards=_join_maps(a.cards, b.cards, join_card),
     )
 
 
@@ -363,6 +427,7 @@ def facts_to_store(
     disputes: dict[str, DisputeSnapshot] = {}
     refunds: dict[str, RefundSnapshot] = {}
     profile = Profile()
+    cards: dict[str, CardSnapshot] = {}
     for fact in new:
         if isinstance(fact, InvoiceSnapshot):
             _put(invoices, fact.invoice_id, InvoiceRecord(fact, fact.attempt_count), join_invoice)
@@ -384,6 +449,8 @@ def facts_to_store(
             profile = join_profile(profile, snap)
         elif isinstance(fact, CustomerDeleted):
             profile = join_profile(profile, Profile(deleted=True, deleted_at=fact.at))
+        elif isinstance(fact, CardSnapshot):
+            _put(cards, fact.card_id, fact, join_card)
         else:  # pragma: no cover - a programming error, not bad input
             raise TypeError(f"not a billing fact: {type(fact).__name__}")
     return CustomerFacts(
@@ -395,6 +462,7 @@ def facts_to_store(
         disputes=disputes,
         refunds=refunds,
         profile=profile,
+        cards=cards,
     )
 
 

@@ -44,9 +44,9 @@ from connector.domain.billing_facts import (
     join_facts,
     merge_facts,
 )
-from connector.domain.failure_reasons import normalise_failure
+from connector.domain.failure_reasons import normalise_chargebee_failure, normalise_failure
 from connector.domain.fields import FailureReason, PaymentStatus
-from connector.domain.money import format_minor, stripe_exponent
+from connector.domain.money import chargebee_exponent, format_minor, stripe_exponent
 from connector.domain.state import CollectionMethod, CustomerState, Episode, Outcome
 
 __all__ = [
@@ -90,6 +90,7 @@ class _Attempt:
     action_required: bool = False
     amount: int | None = None
     currency: str | None = None
+    provider: str = "stripe"
 
     def accepts(self, r: PaymentFailure) -> bool:
         if abs(r.at - self.at) > ATTEMPT_JOIN_WINDOW_S or self.sources & r.sources:
@@ -113,13 +114,16 @@ class _Attempt:
     @property
     def reason(self) -> FailureReason | None:
         if self.decline_code or self.failure_code:
-            return normalise_failure(self.decline_code, self.failure_code, self.advice_code)
+            normalise = (
+                normalise_chargebee_failure if self.provider == "chargebee" else normalise_failure
+            )
+            return normalise(self.decline_code, self.failure_code, self.advice_code)
         if self.action_required:
             return FailureReason.AUTHENTICATION_REQUIRED
         return None  # e.g. a basil invoice.payment_failed whose charge event has not arrived
 
 
-def _join_attempts(records: Iterable[PaymentFailure]) -> list[_Attempt]:
+def _join_attempts(records: Iterable[PaymentFailure], provider: str = "stripe") -> list[_Attempt]:
     ordered = sorted(records, key=lambda r: (r.at, r.key))
     attempts: list[_Attempt] = []
     by_invoice: dict[str, list[_Attempt]] = {}
@@ -128,7 +132,9 @@ def _join_attempts(records: Iterable[PaymentFailure]) -> list[_Attempt]:
         same_invoice = by_invoice.setdefault(r.invoice_id, [])
         target = next((a for a in reversed(same_invoice) if a.accepts(r)), None)
         if target is None:
-            target = _Attempt(at=r.at, invoice_id=r.invoice_id, first_key=r.key)
+            target = _Attempt(
+                at=r.at, invoice_id=r.invoice_id, first_key=r.key, provider=provider
+            )
             same_invoice.append(target)
             attempts.append(target)
         target.add(r)
@@ -163,6 +169,7 @@ class _Invoice:
     trigger: int | None = None  # the instant it started an episode
     start: date | None = None  # the episode start date it gives
     closure: int | None = None  # the instant it stopped being dunned (None: still is)
+    written_off: bool = False  # Chargebee write_off_amount > 0
 
 
 def _sub_canceled_for_non_payment(sub: SubscriptionRecord | None) -> bool:
@@ -229,6 +236,7 @@ def _from_record(
         subscription=subscriptions.get(s.subscription_id) if s.subscription_id else None,
         transitions=(s.paid_at, s.voided_at, s.marked_uncollectible_at),
         attempts=attempts,
+        written_off=s.written_off,
     )
 
 
@@ -319,7 +327,8 @@ class _EpisodeBuild:
 def _credited(inv: _Invoice) -> bool:
     # A credit note covering the whole amount turns the invoice `paid` with nothing paid:
     # a write-off, not a recovery.
-    return inv.status == "paid" and inv.paid == 0 and inv.total > 0
+    # Chargebee says so outright: a write-off closes the invoice `paid` with write_off_amount.
+    return inv.status == "paid" and ((inv.paid == 0 and inv.total > 0) or inv.written_off)
 
 
 def _episodes(invoices: Iterable[_Invoice]) -> list[_EpisodeBuild]:
@@ -395,7 +404,7 @@ def derive_state(facts: CustomerFacts, *, now: datetime, tz: ZoneInfo) -> Custom
     now_ts = int(now.timestamp())
     today = now.astimezone(tz).date()
 
-    attempts = _join_attempts(facts.failures.values())
+    attempts = _join_attempts(facts.failures.values(), facts.provider)
     invoices = _invoices(facts, attempts)
     for inv in invoices.values():
         inv.closure = _closure(inv)
@@ -417,10 +426,12 @@ def derive_state(facts: CustomerFacts, *, now: datetime, tz: ZoneInfo) -> Custom
     else:
         latest = max(invoices.values(), key=lambda i: (i.created, i.id), default=None)
         currency = latest.currency if latest else ""
-    exponent = stripe_exponent(currency) if currency else 2
+    # Each provider's own exponent (§4): Chargebee has no three-decimal currencies.
+    exponent_of = chargebee_exponent if facts.provider == "chargebee" else stripe_exponent
+    exponent = exponent_of(currency) if currency else 2
     others = tuple(sorted(c for c in by_currency if c != currency))
     notes = tuple(
-        f"Also owes {c} {format_minor(by_currency[c], stripe_exponent(c))} "
+        f"Also owes {c} {format_minor(by_currency[c], exponent_of(c))} "
         f"(not included in the outstanding amount)."
         for c in others
     )

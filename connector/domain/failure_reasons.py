@@ -113,3 +113,78 @@ def normalise_failure(
 def reason_in_words(reason: FailureReason | str) -> str:
     """Plain English for account managers, e.g. "the card has expired"."""
     return _IN_WORDS[FailureReason(reason)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Chargebee (PRODUCT.md §4: `error_detail.decline_code`, else the transaction's `error_code`).
+# Chargebee passes the gateway's own codes through: with the Stripe gateway they are Stripe's
+# (card_declined / insufficient_funds, shared table above); Braintree sends its numeric processor
+# responses; Chargebee's own normalised error ids read `gateway.<group>.<name>`
+# (apidocs.chargebee.com/docs/api/errors/gateway.transaction_processing.card_declined).
+
+_BRAINTREE_CODES: dict[str, FailureReason] = {
+    # developer.paypal.com/braintree/articles/control-panel/transactions/declines
+    "2000": _R.CARD_DECLINED,  # Do Not Honor
+    "2001": _R.INSUFFICIENT_FUNDS,
+    "2002": _R.CARD_DECLINED,  # Limit Exceeded
+    "2003": _R.CARD_DECLINED,  # Cardholder's Activity Limit Exceeded
+    "2004": _R.EXPIRED_CARD,
+    "2005": _R.INCORRECT_CARD_DETAILS,  # Invalid Credit Card Number
+    "2006": _R.INCORRECT_CARD_DETAILS,  # Invalid Expiration Date
+    "2010": _R.INCORRECT_CARD_DETAILS,  # Card Issuer Declined CVV
+    "2012": _R.LOST_OR_STOLEN_CARD,
+    "2013": _R.LOST_OR_STOLEN_CARD,
+    "2014": _R.FRAUD_SUSPECTED,
+    "2015": _R.DO_NOT_RETRY,  # Transaction Not Allowed
+    "2017": _R.DO_NOT_RETRY,  # Cardholder Stopped Billing
+    "2018": _R.DO_NOT_RETRY,  # Cardholder Stopped All Billing
+    "2021": _R.DO_NOT_RETRY,  # Security Violation
+    "2038": _R.CARD_DECLINED,  # Processor Declined
+    "2044": _R.CARD_DECLINED,  # Declined - Call Issuer
+    "2046": _R.CARD_DECLINED,  # Declined
+    "2047": _R.DO_NOT_RETRY,  # Call Issuer. Pick Up Card
+    "2057": _R.DO_NOT_RETRY,  # Issuer or Cardholder has put a restriction on the card
+    "3000": _R.PROCESSING_ERROR,  # Processor Network Unavailable - Try Again
+}
+
+# Names in Chargebee's own error ids that differ from the Stripe vocabulary.
+_CHARGEBEE_ALIASES: dict[str, FailureReason] = {
+    "low_balance": _R.INSUFFICIENT_FUNDS,
+    "card_expired": _R.EXPIRED_CARD,
+    "invalid_card_number": _R.INCORRECT_CARD_DETAILS,
+    "invalid_card": _R.INCORRECT_CARD_DETAILS,
+    "invalid_cvv": _R.INCORRECT_CARD_DETAILS,
+    "invalid_expiry_date": _R.INCORRECT_CARD_DETAILS,
+    "lost_or_stolen_card": _R.LOST_OR_STOLEN_CARD,
+    "fraud_suspected": _R.FRAUD_SUSPECTED,
+    "suspected_fraud": _R.FRAUD_SUSPECTED,
+    "card_issue": _R.CARD_DECLINED,
+    "three_d_secure_required": _R.AUTHENTICATION_REQUIRED,
+    "3ds_required": _R.AUTHENTICATION_REQUIRED,
+    "gateway_timeout": _R.PROCESSING_ERROR,
+    "issuer_unavailable": _R.PROCESSING_ERROR,
+}
+
+# Mastercard merchant advice codes 03 and 21: do not retry (reference/billing.md §8).
+_DO_NOT_RETRY_ADVICE = frozenset({"do_not_try_again", "03", "21"})
+
+
+def _chargebee_reason(code: str | None) -> FailureReason | None:
+    code = _clean(code)
+    if code is None:
+        return None
+    if code.startswith("gateway."):
+        code = code.rsplit(".", 1)[-1]
+    return _CODE_TO_REASON.get(code) or _BRAINTREE_CODES.get(code) or _CHARGEBEE_ALIASES.get(code)
+
+
+def normalise_chargebee_failure(
+    decline_code: str | None, error_code: str | None, advice_code: str | None = None
+) -> FailureReason:
+    """One §3 reason from a Chargebee transaction: `error_detail.decline_code`, else its
+    `error_code` (a gateway code or a Chargebee `gateway.…` id); `advice_code` the processor's
+    advice (`error_detail.processor_advice_code`)."""
+    reason = _chargebee_reason(decline_code) or _chargebee_reason(error_code) or _R.OTHER
+    if _clean(advice_code) in _DO_NOT_RETRY_ADVICE and reason in (_R.CARD_DECLINED, _R.OTHER):
+        return _R.DO_NOT_RETRY
+    return reason

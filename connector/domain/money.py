@@ -54,3 +54,37 @@ def format_minor(amount_minor: int, exponent: int) -> str:
         return sign + digits
     digits = digits.rjust(exponent + 1, "0")
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
+
+
+# Chargebee's own rule (apidocs.chargebee.com/docs/api/currencies): zero-decimal currencies are
+# sent in major units; every other currency "up to two decimal places ... multiplied by 100" —
+# so Chargebee has no three-decimal currencies (KWD 35.200 arrives as 3520). Its API page names
+# KRW, JPY, XAF and XOF; its supported-currencies page stars the others. This is that list with
+# the rest of ISO 4217's zero-exponent currencies that Chargebee bills in.
+CHARGEBEE_ZERO_DECIMAL: frozenset[str] = frozenset(
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
+)
+
+
+def chargebee_exponent(currency: str) -> int:
+    """Decimal places of Chargebee's amounts in `currency` (any case): 0 or 2."""
+    code = currency.strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValueError(f"not an ISO 4217 currency code: {currency!r}")
+    return 0 if code in CHARGEBEE_ZERO_DECIMAL else 2

@@ -6,7 +6,7 @@ Everything hangs off an installation (one HubSpot portal or Salesforce org); no 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
@@ -120,6 +120,9 @@ class CustomerBilling(SQLModel, table=True):
     crm_object_type: str = ""
     crm_record_id: str = Field(default="", index=True)
     deleted: bool = False
+    # Set from the embedded card ("pause the playbook for N days"): until then the playbook
+    # creates no task or enrollment for this customer; fields keep syncing.
+    playbook_paused_until: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -158,6 +161,26 @@ class SyncRun(SQLModel, table=True):
     error: str = ""
 
 
+class SyncHealth(SQLModel, table=True):
+    """The latest sync-health snapshot of an installation (connector/sync_health.py).
+
+    One row per installation, rewritten after each drain and whenever the health is read, so the
+    metrics of every process and the dashboard agree; `since` says how long the state has held.
+    """
+
+    __tablename__ = "sync_health"
+
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: int = Field(foreign_key="installation.id", unique=True)
+    state: str = "healthy"  # healthy | degraded | failing
+    reason: str = ""
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The CRM's rate-limit headers as last seen by the process that made the calls.
+    api_budget: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    since: datetime = Field(default_factory=utcnow)
+    computed_at: datetime = Field(default_factory=utcnow)
+
+
 class AuditLog(SQLModel, table=True):
     """Who did what: installs, settings changes, mode switches, CRM writes recorded in preview."""
 
@@ -193,3 +216,60 @@ class OAuthState(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     nonce: str = Field(unique=True, index=True)
     used_at: datetime = Field(default_factory=utcnow)
+
+
+class BillingCursor(SQLModel, table=True):
+    """Where a bulk read of one billing connection stands, per stream: backfill resumes from here.
+
+    Backfill streams ("invoices", "charges", …) walk a list newest first: `since` is the window
+    start fixed on the first run (so a resumed walk asks the same question), `starting_after`
+    the last object id done, `done` set when the list ran out. The "events" stream of the
+    reconciler keeps in `since` the `created` time up to which events have been read.
+    """
+
+    __tablename__ = "billing_cursor"
+    __table_args__ = (UniqueConstraint("connection_id", "stream", name="uq_billing_cursor"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int = Field(foreign_key="billing_connection.id", index=True)
+    stream: str
+    since: int = 0
+    starting_after: str = ""
+    done: bool = False
+    items: int = 0
+    started_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PlaybookDecision(SQLModel, table=True):
+    """The playbook ledger (PRODUCT.md §6): every decision, what was done about it, and why.
+
+    One row per (customer, episode start, touch point, kind): a redelivered event or a second
+    tick finds the row and decides nothing new.
+    """
+
+    __tablename__ = "playbook_decision"
+    __table_args__ = (UniqueConstraint("customer_row_id", "episode_start", "touch_point", "kind",
+                                       name="uq_playbook_decision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: int = Field(foreign_key="installation.id", index=True)
+    customer_row_id: int = Field(foreign_key="customer_billing.id", index=True)
+    episode_start: date  # the episode's start date (installation time zone)
+    touch_point: str  # day_0 | day_3 | … | end | pre_due:<invoice id>
+    kind: str  # call_task | enroll | todo_task | complete_task
+    why: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # proposed | previewed | applied | failed | deferred | skipped
+    status: str = Field(default="proposed", index=True)
+    result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    risk_score: int = 0
+    segment: str = ""
+    # subject, body, due_at, sequence, sequence_id, todo_reason, card_update, note, …
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    crm_task_id: str = ""
+    crm_enrollment_id: str = ""
+    counts_toward_cap: bool = True
+    day: date  # the installation's calendar day it counts against the daily cap
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    applied_at: datetime | None = None
+    completed_at: datetime | None = None  # CALL tasks: when we closed it at episode end

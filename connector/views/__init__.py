@@ -16,8 +16,13 @@ BLUEPRINTS = (
     "connector.views.webhooks",
     "connector.views.dashboard",
     "connector.views.api",
+    "connector.views.playbook",
     "connector.views.pay",
+    "connector.views.cards",
+    "connector.views.admin",
+    "connector.views.metrics",
     "oauth.views",
+    "oauth.salesforce_views",
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, abort, jsonify, request
 from sqlmodel import func, select
 
@@ -9,7 +11,13 @@ from connector.auth import require_admin
 from connector.context import get_services
 from connector.domain.fields import FIELD_NAMES
 from connector.storage.db import session_scope
-from connector.storage.models import CustomerBilling, Installation, OutboxItem, SyncRun
+from connector.storage.models import (
+    CustomerBilling,
+    Installation,
+    OutboxItem,
+    PlaybookDecision,
+    SyncRun,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -43,9 +51,31 @@ def accounts(installation_id: int):  # noqa: ANN201
     with session_scope(get_services().engine) as s:
         if s.get(Installation, installation_id) is None:
             abort(404, "No such installation.")
-        rows = s.exec(select(CustomerBilling).where(CustomerBilling.installation_id == installation_id)
-                      .order_by(CustomerBilling.risk_score.desc(), CustomerBilling.customer_id).limit(limit))
-        return jsonify(fields=list(FIELD_NAMES), accounts=[_account_json(r) for r in rows])
+        rows = list(s.exec(select(CustomerBilling).where(CustomerBilling.installation_id == installation_id)
+                           .order_by(CustomerBilling.risk_score.desc(), CustomerBilling.customer_id)
+                           .limit(limit)))
+        enrolled = _enrolled_episodes(s, installation_id)
+        return jsonify(fields=list(FIELD_NAMES),
+                       accounts=[_account_json(r) | {"sequence": _sequence_note(r, enrolled)} for r in rows])
+
+
+def _enrolled_episodes(s, installation_id: int) -> dict[int, date]:  # noqa: ANN001
+    """Customer row -> start of the latest episode in which the connector enrolled its contact."""
+    rows = s.exec(select(PlaybookDecision.customer_row_id, func.max(PlaybookDecision.episode_start))
+                  .where(PlaybookDecision.installation_id == installation_id,
+                         PlaybookDecision.kind == "enroll", PlaybookDecision.status == "applied")
+                  .group_by(PlaybookDecision.customer_row_id))
+    return dict(rows.all())
+
+
+def _sequence_note(row: CustomerBilling, enrolled: dict[int, date]) -> str:
+    """HubSpot has no unenroll API: after the episode ends the contact stays in the sequence until
+    the install guide's workflow (or the sequence itself) ends it, so say so (PRODUCT.md §6)."""
+    if row.id not in enrolled:
+        return ""
+    if row.desired.get("first_failed_payment_date"):
+        return "in sequence"
+    return "still in sequence (episode ended; the unenroll workflow ends it)"
 
 
 def _account_json(row: CustomerBilling) -> dict:

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, request, send_from_directory
 
 from connector.auth import require_admin
-from connector.billing.connections import connect_stripe, stripe_webhook_url
+from connector.billing.connections import connect_chargebee, connect_stripe, stripe_webhook_url
 from connector.context import get_services
 from connector.csrf import check_csrf, csrf_token
 from connector.errors import BadInput, FatalProviderError, TransientProviderError
@@ -75,3 +75,49 @@ def connect_stripe_account(installation_id: int):  # noqa: ANN201
     except TransientProviderError:
         abort(503, "Stripe did not answer; try again in a minute.")
     return jsonify(result)
+
+
+@bp.post("/api/installations/<int:installation_id>/chargebee")
+def connect_chargebee_site(installation_id: int):  # noqa: ANN201
+    """Connect (or reconnect) a Chargebee site; answers the webhook URL and Basic-auth login."""
+    admin = require_admin(installation_id)
+    check_csrf(admin.how)
+    body = (request.get_json(silent=True) if request.is_json else request.form) or {}
+    site, api_key, mode = body.get("site"), body.get("api_key"), body.get("mode")
+    if not isinstance(site, str) or not isinstance(api_key, str) or not site.strip() or not api_key.strip():
+        abort(400, "Enter the Chargebee site name and an API key.")
+    can_write = body.get("key_can_write") in (True, "true", "on", "1")
+    services = get_services()
+    try:
+        with session_scope(services.engine) as s:
+            conn, hook = connect_chargebee(s, services, installation_id, site=site, api_key=api_key,
+                                           mode=mode if isinstance(mode, str) else None,
+                                           key_can_write=can_write, actor=admin.name)
+            result = {"connection_id": conn.id, "mode": conn.mode, "site": conn.account_ref,
+                      "webhook_url": hook["url"], "webhook_username": hook["username"],
+                      "webhook_password": hook["password"]}
+    except BadInput as exc:
+        log.info("admin.chargebee.refused installation=%s reason=%s", installation_id, exc)
+        abort(exc.status, str(exc))
+    except FatalProviderError as exc:
+        log.info("admin.chargebee.provider_refused installation=%s status=%s", installation_id, exc.status)
+        abort(400, str(exc))
+    except TransientProviderError:
+        abort(503, "Chargebee did not answer; try again in a minute.")
+    return jsonify(result)
+
+
+@bp.get("/api/installations/<int:installation_id>/card-expiry")
+def card_expiry(installation_id: int):  # noqa: ANN201
+    """Card-expiry pre-dunning figures: touch points sent, cards caught before they failed."""
+    from connector.card_expiry_report import card_expiry_figures
+
+    require_admin(installation_id)
+    services = get_services()
+    with session_scope(services.engine) as s:
+        inst = s.get(Installation, installation_id)
+        if inst is None:
+            abort(404, "No such installation.")
+        figures = card_expiry_figures(s, installation_id, services.clock())
+        enabled = bool((inst.settings.get("playbook") or {}).get("card_expiry_reminder"))
+    return jsonify(enabled=enabled, **figures)

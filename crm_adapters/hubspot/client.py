@@ -107,8 +107,11 @@ class HubSpotClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         force_refresh: Callable[[], object] | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        on_headers: Callable[[Mapping[str, str]], None] | None = None,
     ) -> None:
         self._session = session
+        # Sees each CRM answer's headers (sync health records the rate-limit budget from them).
+        self._on_headers = on_headers
         self._token = token
         self.base_url = base_url.rstrip("/")
         self._limiter = limiter
@@ -165,6 +168,8 @@ class HubSpotClient:
 
             if not is_search:
                 _note_budget(limiter, resp.headers)
+                if self._on_headers is not None:
+                    self._on_headers(resp.headers)
             action = classify(resp.status_code)
             log.debug("hubspot.call method=%s path=%s status=%s", method, path, resp.status_code)
 

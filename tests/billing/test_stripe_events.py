@@ -99,8 +99,8 @@ def test_malformed_events(body, message):
 def test_unknown_types_are_not_handled():
     event = parse_stripe_event(
         _env(
-            type="payment_method.automatically_updated",
-            data={"object": {"id": "pm_1", "customer": CUS}},
+            type="customer.tax_id.created",  # payment_method.* is handled since card pre-dunning
+            data={"object": {"id": "txi_1", "customer": CUS}},
         )
     )
     result = facts_from_stripe_event(event)

@@ -1,6 +1,11 @@
 import pytest
 
-from connector.domain.failure_reasons import HARD_REASONS, normalise_failure, reason_in_words
+from connector.domain.failure_reasons import (
+    HARD_REASONS,
+    normalise_chargebee_failure,
+    normalise_failure,
+    reason_in_words,
+)
 from connector.domain.fields import FailureReason as R
 
 # PRODUCT.md §4, row by row.
@@ -111,3 +116,36 @@ def test_reason_in_words():
     words = [reason_in_words(r) for r in R]
     assert all(w and "_" not in w for w in words)
     assert len(set(words)) == len(words)
+
+
+# --- Chargebee --------------------------------------------------------------------------------
+
+
+
+@pytest.mark.parametrize(
+    ("decline", "error", "advice", "expected"),
+    [
+        # Stripe gateway: Stripe's own codes pass through; the decline code wins.
+        ("insufficient_funds", "card_declined", None, R.INSUFFICIENT_FUNDS),
+        (None, "card_declined", None, R.CARD_DECLINED),
+        ("stolen_card", "card_declined", None, R.LOST_OR_STOLEN_CARD),
+        # Braintree processor responses.
+        (None, "2001", None, R.INSUFFICIENT_FUNDS),
+        (None, "2004", None, R.EXPIRED_CARD),
+        (None, "2010", None, R.INCORRECT_CARD_DETAILS),
+        (None, "2047", None, R.DO_NOT_RETRY),
+        (None, "3000", None, R.PROCESSING_ERROR),
+        # Chargebee's own error ids.
+        (None, "gateway.transaction_processing.low_balance", None, R.INSUFFICIENT_FUNDS),
+        (None, "gateway.transaction_processing.card_declined", None, R.CARD_DECLINED),
+        # Unknown codes; an unknown decline falls back to the error code.
+        ("something_new", "2004", None, R.EXPIRED_CARD),
+        (None, "E9999", None, R.OTHER),
+        # Mastercard merchant advice 03/21 and do_not_try_again: stop, but card paths stay.
+        (None, "2046", "21", R.DO_NOT_RETRY),
+        (None, "card_declined", "do_not_try_again", R.DO_NOT_RETRY),
+        ("expired_card", None, "03", R.EXPIRED_CARD),
+    ],
+)
+def test_chargebee_codes(decline, error, advice, expected):
+    assert normalise_chargebee_failure(decline, error, advice) == expected

@@ -75,3 +75,16 @@ def test_format_minor(amount, exponent, text):
 def test_format_minor_rejects_negative_exponent():
     with pytest.raises(ValueError):
         format_minor(1, -1)
+
+
+def test_chargebee_exponents_are_its_own():
+    from connector.domain.money import chargebee_exponent
+
+    assert chargebee_exponent("jpy") == 0
+    assert chargebee_exponent("KRW") == 0
+    assert chargebee_exponent("USD") == 2
+    # Chargebee has no three-decimal currencies: amounts are "multiplied by 100".
+    assert chargebee_exponent("KWD") == 2
+    assert chargebee_exponent("BHD") == 2
+    with pytest.raises(ValueError):
+        chargebee_exponent("dollars")

@@ -187,3 +187,22 @@ def test_disconnected_installation_is_not_drained(client, services, installation
         s.get(Installation, installation).status = "disconnected"
     assert drain_installation(services, installation, crm).items == 0
     assert len(_items(services, "pending")) == 1
+
+
+def test_a_merged_record_is_followed_to_its_survivor(client, services, installation, crm, monkeypatch):
+    from connector.ports import CrmRef, WriteReport
+
+    crm.add_record(domain="brightsmile.example")
+    post_stripe(client, failed_invoice(1, "brightsmile.example"))
+    survivor = crm.add_record(domain="other.example")
+    write = crm.write_fields
+
+    def merged(updates):
+        report = write(updates)
+        return WriteReport(ok=report.ok, failed=report.failed, calls=report.calls,
+                           moved={u.key: survivor for u in updates})
+
+    monkeypatch.setattr(crm, "write_fields", merged)
+    drain_installation(services, installation, crm)
+    row = _rows(services)["cus_00001"]
+    assert CrmRef(row.crm_object_type, row.crm_record_id) == survivor

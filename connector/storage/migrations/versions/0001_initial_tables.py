@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 18:54:08.126256
+Create Date: 2026-12-03 20:01:34.316518
 """
 
 from __future__ import annotations
@@ -99,6 +99,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('installation_id')
     )
+    op.create_table('sync_health',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('installation_id', sa.Integer(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('figures', sa.JSON(), nullable=False),
+    sa.Column('api_budget', sa.JSON(), nullable=False),
+    sa.Column('since', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('computed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['installation_id'], ['installation.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('installation_id')
+    )
     op.create_table('sync_run',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('installation_id', sa.Integer(), nullable=False),
@@ -113,6 +126,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sync_run', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sync_run_installation_id'), ['installation_id'], unique=False)
+
+    op.create_table('billing_cursor',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('connection_id', sa.Integer(), nullable=False),
+    sa.Column('stream', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('since', sa.Integer(), nullable=False),
+    sa.Column('starting_after', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('done', sa.Boolean(), nullable=False),
+    sa.Column('items', sa.Integer(), nullable=False),
+    sa.Column('started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['connection_id'], ['billing_connection.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('connection_id', 'stream', name='uq_billing_cursor')
+    )
+    with op.batch_alter_table('billing_cursor', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_billing_cursor_connection_id'), ['connection_id'], unique=False)
 
     op.create_table('billing_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -151,6 +181,7 @@ def upgrade() -> None:
     sa.Column('crm_object_type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('crm_record_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.Column('playbook_paused_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['connection_id'], ['billing_connection.id'], ),
     sa.ForeignKeyConstraint(['installation_id'], ['installation.id'], ),
@@ -202,11 +233,49 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_payment_link_installation_id'), ['installation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_link_token'), ['token'], unique=True)
 
+    op.create_table('playbook_decision',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('installation_id', sa.Integer(), nullable=False),
+    sa.Column('customer_row_id', sa.Integer(), nullable=False),
+    sa.Column('episode_start', sa.Date(), nullable=False),
+    sa.Column('touch_point', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('why', sa.Text(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('result', sa.Text(), nullable=False),
+    sa.Column('risk_score', sa.Integer(), nullable=False),
+    sa.Column('segment', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('detail', sa.JSON(), nullable=False),
+    sa.Column('crm_task_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('crm_enrollment_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('counts_toward_cap', sa.Boolean(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('applied_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('completed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['customer_row_id'], ['customer_billing.id'], ),
+    sa.ForeignKeyConstraint(['installation_id'], ['installation.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('customer_row_id', 'episode_start', 'touch_point', 'kind', name='uq_playbook_decision')
+    )
+    with op.batch_alter_table('playbook_decision', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_playbook_decision_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_playbook_decision_customer_row_id'), ['customer_row_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_playbook_decision_installation_id'), ['installation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_playbook_decision_status'), ['status'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('playbook_decision', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_playbook_decision_status'))
+        batch_op.drop_index(batch_op.f('ix_playbook_decision_installation_id'))
+        batch_op.drop_index(batch_op.f('ix_playbook_decision_customer_row_id'))
+        batch_op.drop_index(batch_op.f('ix_playbook_decision_created_at'))
+
+    op.drop_table('playbook_decision')
     with op.batch_alter_table('payment_link', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payment_link_token'))
         batch_op.drop_index(batch_op.f('ix_payment_link_installation_id'))
@@ -232,10 +301,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_billing_event_connection_id'))
 
     op.drop_table('billing_event')
+    with op.batch_alter_table('billing_cursor', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_billing_cursor_connection_id'))
+
+    op.drop_table('billing_cursor')
     with op.batch_alter_table('sync_run', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sync_run_installation_id'))
 
     op.drop_table('sync_run')
+    op.drop_table('sync_health')
     op.drop_table('crm_credential')
     with op.batch_alter_table('billing_connection', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_billing_connection_webhook_token'))
