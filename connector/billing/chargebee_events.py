@@ -20,12 +20,11 @@ Chargebee's vocabulary is mapped onto the facts' (Stripe-shaped) one:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from connector.billing.events import EventFacts, MalformedEvent, load_json_object
 from connector.domain.billing_facts import (
     CardSnapshot,
     CustomerDeleted,
@@ -42,18 +41,11 @@ log = logging.getLogger(__name__)
 API_VERSION = "v2"
 
 
-class MalformedChargebeeEvent(ValueError):
+class MalformedChargebeeEvent(MalformedEvent):
     """The body is not a Chargebee v2 event the connector can read. The message is safe to log."""
 
 
-@dataclass(frozen=True)
-class ChargebeeEventFacts:
-    customer_id: str | None
-    facts: list[Fact] = field(default_factory=list)
-    handled: bool = True  # False: a type the connector does not use (record it and ack it)
-    customer_email: str | None = None
-    customer_name: str | None = None
-    note: str = ""
+ChargebeeEventFacts = EventFacts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,12 +54,7 @@ class ChargebeeEventFacts:
 
 def parse_chargebee_event(payload: bytes) -> dict[str, Any]:
     """The event as a dict, or `MalformedChargebeeEvent` saying what is wrong with it."""
-    try:
-        event = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedChargebeeEvent(f"body is not valid JSON: {exc.__class__.__name__}") from None
-    if not isinstance(event, dict):
-        raise MalformedChargebeeEvent("body is not a JSON object")
+    event = load_json_object(payload, MalformedChargebeeEvent)
     if event.get("object", "event") != "event":
         raise MalformedChargebeeEvent(f"body is a {event.get('object')!r} object, not an event")
     if not _str(event.get("id")):

@@ -15,12 +15,11 @@ attempt become one fact; events that name no charge are keyed by event id (`evt:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from connector.billing.events import EventFacts, MalformedEvent, load_json_object
 from connector.domain.billing_facts import (
     CardSnapshot,
     CustomerDeleted,
@@ -36,21 +35,8 @@ from connector.domain.billing_facts import (
 log = logging.getLogger(__name__)
 
 
-class MalformedEvent(ValueError):
-    """The body is not a Stripe event the connector can read. The message is safe to log."""
-
-
-@dataclass(frozen=True)
-class StripeEventFacts:
-    customer_id: str | None
-    facts: list[Fact] = field(default_factory=list)
-    handled: bool = True  # False: a type the connector does not use (record it and ack it)
-    customer_email: str | None = None
-    customer_name: str | None = None
-    # A dispute names only its charge: when the customer is not in the payload, the shell may
-    # re-read this charge to learn it (then merge `facts` into that customer).
-    lookup_charge_id: str | None = None
-    note: str = ""
+# The provider-neutral result; the old name stays for readers of this module.
+StripeEventFacts = EventFacts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,12 +45,7 @@ class StripeEventFacts:
 
 def parse_stripe_event(payload: bytes) -> dict[str, Any]:
     """The event as a dict, or `MalformedEvent` saying what is wrong with it."""
-    try:
-        event = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedEvent(f"body is not valid JSON: {exc.__class__.__name__}") from None
-    if not isinstance(event, dict):
-        raise MalformedEvent("body is not a JSON object")
+    event = load_json_object(payload)
     if event.get("object") == "v2.core.event":
         raise MalformedEvent("thin (v2) events are not supported; send snapshot (v1) events")
     if event.get("object", "event") != "event":

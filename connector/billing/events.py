@@ -1,0 +1,39 @@
+"""What every provider's event parser returns, and the envelope check they share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.domain.billing_facts import Fact
+
+
+class MalformedEvent(ValueError):
+    """The body is not an event the connector can read. The message is safe to log."""
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """The facts one billing event states about one customer."""
+
+    customer_id: str | None
+    facts: list[Fact] = field(default_factory=list)
+    handled: bool = True  # False: a type the connector does not use (record it and ack it)
+    customer_email: str | None = None
+    customer_name: str | None = None
+    # Stripe: a dispute names only its charge; when the customer is not in the payload, the
+    # shell may re-read this charge to learn it (then merge `facts` into that customer).
+    lookup_charge_id: str | None = None
+    note: str = ""
+
+
+def load_json_object(payload: bytes, error: type[MalformedEvent] = MalformedEvent) -> dict[str, Any]:
+    """The body as a JSON object, or `error` saying what is wrong with it."""
+    try:
+        event = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"body is not valid JSON: {exc.__class__.__name__}") from None
+    if not isinstance(event, dict):
+        raise error("body is not a JSON object")
+    return event
