@@ -31,6 +31,23 @@ def stripe_webhook_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/webhooks/stripe/{token}"
 
 
+def _existing_connection(session: Session, installation_id: int, provider: str) -> BillingConnection | None:
+    """The installation's connection to `provider`, if any; refuses an unknown installation and
+    one already connected to the other provider (one billing connection per installation)."""
+    if session.get(Installation, installation_id) is None:
+        raise BadInput("unknown installation", status=404)
+    existing = session.exec(
+        select(BillingConnection).where(BillingConnection.installation_id == installation_id)
+    ).first()
+    if existing is not None and existing.provider != provider:
+        raise BadInput(
+            f"This installation is connected to {existing.provider}; disconnect it before "
+            f"connecting {provider.capitalize()} (one billing connection per installation).",
+            status=409,
+        )
+    return existing
+
+
 def connect_stripe(
     session: Session,
     services: Services,
@@ -57,18 +74,7 @@ def connect_stripe(
         _parse_secrets(endpoint_secret) if endpoint_secret and endpoint_secret.strip() else None
     )
 
-    installation = session.get(Installation, installation_id)
-    if installation is None:
-        raise BadInput("unknown installation", status=404)
-    existing = session.exec(
-        select(BillingConnection).where(BillingConnection.installation_id == installation_id)
-    ).first()
-    if existing is not None and existing.provider != "stripe":
-        raise BadInput(
-            f"This installation is connected to {existing.provider}; disconnect it before "
-            "connecting Stripe (one billing connection per installation).",
-            status=409,
-        )
+    existing = _existing_connection(session, installation_id, "stripe")
 
     conn = existing or BillingConnection(
         installation_id=installation_id,
@@ -225,18 +231,7 @@ def connect_chargebee(
     if mode not in (None, "", "test", "live"):
         raise BadInput("mode is test or live")
 
-    installation = session.get(Installation, installation_id)
-    if installation is None:
-        raise BadInput("unknown installation", status=404)
-    existing = session.exec(
-        select(BillingConnection).where(BillingConnection.installation_id == installation_id)
-    ).first()
-    if existing is not None and existing.provider != "chargebee":
-        raise BadInput(
-            f"This installation is connected to {existing.provider}; disconnect it before "
-            "connecting Chargebee (one billing connection per installation).",
-            status=409,
-        )
+    existing = _existing_connection(session, installation_id, "chargebee")
 
     ChargebeeApi(site, api_key, domain=services.settings.chargebee_domain).check_key()
 
@@ -254,6 +249,7 @@ def connect_chargebee(
     previous_mode = conn.mode if existing is not None else None
     conn.mode = chargebee_mode(site, api_key, mode or None)
     session.add(conn)
+    installation = session.get(Installation, installation_id)
     settings = dict(installation.settings or {})
     settings["chargebee"] = {**settings.get("chargebee", {}), "key_can_write": bool(key_can_write)}
     installation.settings = settings
