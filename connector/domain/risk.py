@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+from connector.domain.failure_reasons import HARD_REASONS
 from connector.domain.fields import FailureReason, PaymentStatus
 from connector.domain.policy import DEFAULT_POLICY, RiskPolicy
 from connector.domain.state import CollectionMethod, CustomerState
@@ -13,15 +14,8 @@ from connector.domain.state import CollectionMethod, CustomerState
 MAX_SCORE = 100
 REASONS_MAX_CHARS = 255  # §3: risk_reasons is text ≤ 255 chars (Salesforce Text(255))
 
-HARD_DECLINES = frozenset(
-    {
-        FailureReason.EXPIRED_CARD,
-        FailureReason.LOST_OR_STOLEN_CARD,
-        FailureReason.FRAUD_SUSPECTED,
-        FailureReason.INCORRECT_CARD_DETAILS,
-        FailureReason.DO_NOT_RETRY,
-    }
-)
+# §5's hard declines are the failure reasons' own list: one definition for score and playbook.
+HARD_DECLINES = HARD_REASONS
 MEDIUM_DECLINES = frozenset(
     {FailureReason.INSUFFICIENT_FUNDS, FailureReason.AUTHENTICATION_REQUIRED}
 )
