@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_from_directory
 
@@ -49,6 +51,22 @@ def change_mode(installation_id: int):  # noqa: ANN201
     return jsonify(preview=body["preview"], queued=pushed)
 
 
+@contextmanager
+def _refusals_as_4xx(provider: str, installation_id: int) -> Iterator[None]:
+    """A refused connection attempt answers a 4xx (a vendor outage a 503) with a log line."""
+    try:
+        yield
+    except BadInput as exc:
+        log.info("admin.connect.refused provider=%s installation=%s reason=%s", provider, installation_id, exc)
+        abort(exc.status, str(exc))
+    except FatalProviderError as exc:
+        log.info("admin.connect.provider_refused provider=%s installation=%s status=%s", provider,
+                 installation_id, exc.status)
+        abort(400, str(exc))
+    except TransientProviderError:
+        abort(503, f"{provider} did not answer; try again in a minute.")
+
+
 @bp.post("/api/installations/<int:installation_id>/stripe")
 def connect_stripe_account(installation_id: int):  # noqa: ANN201
     """Connect (or reconnect) the installation's Stripe account from a pasted API key."""
@@ -60,20 +78,11 @@ def connect_stripe_account(installation_id: int):  # noqa: ANN201
     if not isinstance(api_key, str) or not api_key.strip():
         abort(400, "Paste a Stripe secret or restricted API key (sk_… or rk_…).")
     services = get_services()
-    try:
-        with session_scope(services.engine) as s:
-            conn = connect_stripe(s, services, installation_id, api_key=api_key.strip(),
-                                  endpoint_secret=endpoint_secret, actor=admin.name)
-            result = {"connection_id": conn.id, "mode": conn.mode,
-                      "webhook_url": stripe_webhook_url(services.settings.public_base_url, conn.webhook_token)}
-    except BadInput as exc:
-        log.info("admin.stripe.refused installation=%s reason=%s", installation_id, exc)
-        abort(exc.status, str(exc))
-    except FatalProviderError as exc:
-        log.info("admin.stripe.provider_refused installation=%s status=%s", installation_id, exc.status)
-        abort(400, str(exc))
-    except TransientProviderError:
-        abort(503, "Stripe did not answer; try again in a minute.")
+    with _refusals_as_4xx("Stripe", installation_id), session_scope(services.engine) as s:
+        conn = connect_stripe(s, services, installation_id, api_key=api_key.strip(),
+                              endpoint_secret=endpoint_secret, actor=admin.name)
+        result = {"connection_id": conn.id, "mode": conn.mode,
+                  "webhook_url": stripe_webhook_url(services.settings.public_base_url, conn.webhook_token)}
     return jsonify(result)
 
 
@@ -88,22 +97,13 @@ def connect_chargebee_site(installation_id: int):  # noqa: ANN201
         abort(400, "Enter the Chargebee site name and an API key.")
     can_write = body.get("key_can_write") in (True, "true", "on", "1")
     services = get_services()
-    try:
-        with session_scope(services.engine) as s:
-            conn, hook = connect_chargebee(s, services, installation_id, site=site, api_key=api_key,
-                                           mode=mode if isinstance(mode, str) else None,
-                                           key_can_write=can_write, actor=admin.name)
-            result = {"connection_id": conn.id, "mode": conn.mode, "site": conn.account_ref,
-                      "webhook_url": hook["url"], "webhook_username": hook["username"],
-                      "webhook_password": hook["password"]}
-    except BadInput as exc:
-        log.info("admin.chargebee.refused installation=%s reason=%s", installation_id, exc)
-        abort(exc.status, str(exc))
-    except FatalProviderError as exc:
-        log.info("admin.chargebee.provider_refused installation=%s status=%s", installation_id, exc.status)
-        abort(400, str(exc))
-    except TransientProviderError:
-        abort(503, "Chargebee did not answer; try again in a minute.")
+    with _refusals_as_4xx("Chargebee", installation_id), session_scope(services.engine) as s:
+        conn, hook = connect_chargebee(s, services, installation_id, site=site, api_key=api_key,
+                                       mode=mode if isinstance(mode, str) else None,
+                                       key_can_write=can_write, actor=admin.name)
+        result = {"connection_id": conn.id, "mode": conn.mode, "site": conn.account_ref,
+                  "webhook_url": hook["url"], "webhook_username": hook["username"],
+                  "webhook_password": hook["password"]}
     return jsonify(result)
 
 
