@@ -21,8 +21,8 @@ test: $(STAMP)
 	@# The browser tests drive Debian's Chromium (Playwright never downloads a browser).
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
 	$(MAKE) test-cards
+	$(BIN)/python -m pytest -q
 
 ## test-cards: the HubSpot app card's Node tests (vitest), when Node is installed
 CARDS := hubspot-app/src/app/cards
