@@ -28,12 +28,35 @@ class EventFacts:
     note: str = ""
 
 
+# Larger integers fit no database column (created, occurred_at) and no real provider sends them.
+_MAX_DIGITS = 18
+
+
 def load_json_object(payload: bytes, error: type[MalformedEvent] = MalformedEvent) -> dict[str, Any]:
-    """The body as a JSON object, or `error` saying what is wrong with it."""
+    """The body as a JSON object, or `error` saying what is wrong with it.
+
+    Everything the event is later stored and re-read as must hold here, before the 2xx: strict
+    UTF-8 text without a byte-order mark, no lone surrogates, integers a database can hold.
+    Otherwise an acknowledged event could fail to store or to apply, and be lost.
+    """
     try:
-        event = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error("body is not UTF-8 text") from None
+    if text.startswith("\ufeff"):
+        raise error("body starts with a byte-order mark; send plain UTF-8 JSON")
+    try:
+        event = json.loads(text, parse_int=_bounded_int)
+        text.encode("utf-8")
+        json.dumps(event, ensure_ascii=False).encode("utf-8")
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
         raise error(f"body is not valid JSON: {exc.__class__.__name__}") from None
     if not isinstance(event, dict):
         raise error("body is not a JSON object")
     return event
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_DIGITS:
+        raise ValueError("integer out of range")
+    return int(digits)

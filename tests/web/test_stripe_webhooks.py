@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlmodel import select
@@ -136,3 +137,22 @@ def test_body_is_verified_byte_for_byte(client, services, conn):
     """Re-serialising JSON would change the bytes; the signature must be checked on what arrived."""
     raw = json.dumps(stripe_event("invoice.payment_failed"), indent=3).encode()
     assert post_stripe(client, raw).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda raw: b"\xef\xbb\xbf" + raw,
+        lambda raw: raw.decode().encode("utf-16"),
+        lambda raw: re.sub(rb'"created": \d+', b'"created": 100000000000000000000', raw, count=1),
+        lambda raw: raw.replace(b'"cus_Rk4hJ2x9WcN7Qa"', b'"cus_\\ud800"'),
+        lambda raw: b'{"id": "evt_deep", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+    ids=["byte-order-mark", "utf-16", "huge-integer", "lone-surrogate", "deep-nesting"],
+)
+def test_bodies_that_could_not_be_stored_or_applied_are_refused_before_2xx(client, services, conn, mangle):
+    """An acknowledged event must be one that can be stored and applied: otherwise it is lost."""
+    raw = mangle(json.dumps(stripe_event("invoice.payment_failed")).encode())
+    resp = post_stripe(client, raw)
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    assert _events(services) == []
