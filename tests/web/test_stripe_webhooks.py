@@ -156,3 +156,26 @@ def test_bodies_that_could_not_be_stored_or_applied_are_refused_before_2xx(clien
     resp = post_stripe(client, raw)
     assert resp.status_code == 400, resp.get_data(as_text=True)
     assert _events(services) == []
+
+
+def test_webhook_and_payment_tokens_never_reach_the_log(client, services, conn, caplog):
+    caplog.set_level("INFO")
+    assert client.post("/webhooks/stripe/tok_conn_abc", data=b"x" * (2 << 20)).status_code == 413
+    assert client.post("/pay/secret-pay-token-123").status_code == 405
+    assert "tok_conn_abc" not in caplog.text
+    assert "secret-pay-token-123" not in caplog.text
+    assert "/webhooks/stripe/[redacted]" in caplog.text
+
+
+def test_an_unexpected_error_is_logged_without_the_token(client, services, conn, caplog, monkeypatch):
+    import connector.views.webhooks as views
+
+    def boom(*_a, **_k):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(views, "receive_stripe_webhook", boom)
+    client.application.testing = False  # let Flask answer 500 and log, as in production
+    client.application.config["PROPAGATE_EXCEPTIONS"] = False
+    assert post_stripe(client, stripe_event("invoice.payment_failed")).status_code == 500
+    assert "Exception on /webhooks/stripe/[redacted]" in caplog.text
+    assert "tok_conn_abc" not in caplog.text
