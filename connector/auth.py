@@ -13,6 +13,8 @@ from flask import abort, request, session
 
 from connector.context import get_services
 
+MAX_ID = 2**31 - 1  # the largest id an INTEGER primary key holds on PostgreSQL
+
 
 @dataclass(frozen=True)
 class Admin:
@@ -43,7 +45,8 @@ def require_admin(installation_id: int | None = None) -> Admin:
     admin = current_admin()
     if admin is None:
         abort(401, "Sign in by installing or reconnecting the app from your CRM, or use the admin token.")
-    if installation_id is not None and not admin.may_see(installation_id):
-        # 404, not 403: do not confirm that another tenant's installation exists.
+    if installation_id is not None and (not 0 < installation_id <= MAX_ID or not admin.may_see(installation_id)):
+        # 404, not 403: do not confirm that another tenant's installation exists. Ids past the
+        # database's integer range cannot exist (and would fail the query rather than miss).
         abort(404, "No such installation.")
     return admin

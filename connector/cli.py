@@ -11,6 +11,17 @@ from collections.abc import Sequence
 log = logging.getLogger(__name__)
 
 
+def _record_id(text: str) -> int:
+    """A database id: a positive integer the id columns can hold."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a valid id")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dunning-connector", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -23,10 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("drain", help="drain every active installation's outbox now")
     sub.add_parser("installations", help="list installations")
     backfill = sub.add_parser("backfill", help="read 12 months of a Stripe connection's history (resumes)")
-    backfill.add_argument("connection_id", type=int, help="billing connection id")
+    backfill.add_argument("connection_id", type=_record_id, help="billing connection id")
     backfill.add_argument("--restart", action="store_true", help="forget the cursors and read it all again")
     reconcile = sub.add_parser("reconcile", help="recover missed events and heal CRM drift now")
-    reconcile.add_argument("installation_id", type=int)
+    reconcile.add_argument("installation_id", type=_record_id)
     reconcile.add_argument("--full", action="store_true", help="also re-read every open and uncollectible invoice")
     args = parser.parse_args(argv)
 

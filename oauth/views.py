@@ -132,7 +132,8 @@ def _log_in(installation_id: int, user: str) -> None:
 def _target_installation(own: frozenset[int] | None) -> int:
     if own is not None and len(own) == 1:
         return next(iter(own))
-    raw = request.form.get("installation_id") or (request.get_json(silent=True) or {}).get("installation_id")
+    body = request.get_json(silent=True)
+    raw = request.form.get("installation_id") or (body.get("installation_id") if isinstance(body, dict) else None)
     try:
         return int(raw)
     except (TypeError, ValueError):

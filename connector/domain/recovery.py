@@ -86,18 +86,26 @@ def parse_period(text: str | None, *, today: date) -> Period:
             raise PeriodError("period: between 1d and 3660d")
         return Period(today - timedelta(days=n - 1), today, f"last {n} days")
     if m := _MONTH.match(text):
-        year, month = int(m.group(1)), int(m.group(2))
+        year, month = _year(m.group(1)), int(m.group(2))
         if not 1 <= month <= 12:
             raise PeriodError(f"period: no month {month}")
         last = calendar.monthrange(year, month)[1]
         return Period(date(year, month, 1), date(year, month, last), text)
     if m := _QUARTER.match(text):
-        year, q = int(m.group(1)), int(m.group(2))
+        year, q = _year(m.group(1)), int(m.group(2))
         first = date(year, 3 * q - 2, 1)
         last_month = 3 * q
         return Period(first, date(year, last_month, calendar.monthrange(year, last_month)[1]),
                       f"{year}-Q{q}")
     raise PeriodError("period: use 90d (last N days), 2026-11 (a month) or 2026-Q4 (a quarter)")
+
+
+def _year(text: str) -> int:
+    """A year the figures can be about (dates around it must stay representable)."""
+    year = int(text)
+    if not 1970 <= year <= 2100:
+        raise PeriodError(f"period: year {year} is outside 1970-2100")
+    return year
 
 
 # ---------------------------------------------------------------------------------------------

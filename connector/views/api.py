@@ -47,7 +47,7 @@ def installations():  # noqa: ANN201
 @bp.get("/installations/<int:installation_id>/accounts")
 def accounts(installation_id: int):  # noqa: ANN201
     require_admin(installation_id)
-    limit = min(request.args.get("limit", 500, type=int), 2000)
+    limit = max(1, min(request.args.get("limit", 500, type=int), 2000))
     with session_scope(get_services().engine) as s:
         if s.get(Installation, installation_id) is None:
             abort(404, "No such installation.")
@@ -92,6 +92,8 @@ def writes(installation_id: int):  # noqa: ANN201
     """CRM writes: made (live) or that would be made (preview), newest first."""
     require_admin(installation_id)
     with session_scope(get_services().engine) as s:
+        if s.get(Installation, installation_id) is None:
+            abort(404, "No such installation.")
         items = s.exec(select(OutboxItem, CustomerBilling.customer_id)
                        .join(CustomerBilling, CustomerBilling.id == OutboxItem.customer_row_id)
                        .where(OutboxItem.installation_id == installation_id)

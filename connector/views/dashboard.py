@@ -51,6 +51,16 @@ def change_mode(installation_id: int):  # noqa: ANN201
     return jsonify(preview=body["preview"], queued=pushed)
 
 
+def _form_or_json_object() -> dict:
+    """The request's form, or its JSON body when that is an object; anything else is a 400."""
+    if not request.is_json:
+        return request.form.to_dict()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, "Send a JSON object.")
+    return body
+
+
 @contextmanager
 def _refusals_as_4xx(provider: str, installation_id: int) -> Iterator[None]:
     """A refused connection attempt answers a 4xx (a vendor outage a 503) with a log line."""
@@ -72,11 +82,13 @@ def connect_stripe_account(installation_id: int):  # noqa: ANN201
     """Connect (or reconnect) the installation's Stripe account from a pasted API key."""
     admin = require_admin(installation_id)
     check_csrf(admin.how)
-    body = request.get_json(silent=True) if request.is_json else request.form
-    api_key = (body or {}).get("api_key") or ""
-    endpoint_secret = (body or {}).get("endpoint_secret") or None
+    body = _form_or_json_object()
+    api_key = body.get("api_key") or ""
+    endpoint_secret = body.get("endpoint_secret") or None
     if not isinstance(api_key, str) or not api_key.strip():
         abort(400, "Paste a Stripe secret or restricted API key (sk_… or rk_…).")
+    if endpoint_secret is not None and not isinstance(endpoint_secret, str):
+        abort(400, "endpoint_secret is the webhook signing secret as text (whsec_…).")
     services = get_services()
     with _refusals_as_4xx("Stripe", installation_id), session_scope(services.engine) as s:
         conn = connect_stripe(s, services, installation_id, api_key=api_key.strip(),
@@ -91,7 +103,7 @@ def connect_chargebee_site(installation_id: int):  # noqa: ANN201
     """Connect (or reconnect) a Chargebee site; answers the webhook URL and Basic-auth login."""
     admin = require_admin(installation_id)
     check_csrf(admin.how)
-    body = (request.get_json(silent=True) if request.is_json else request.form) or {}
+    body = _form_or_json_object()
     site, api_key, mode = body.get("site"), body.get("api_key"), body.get("mode")
     if not isinstance(site, str) or not isinstance(api_key, str) or not site.strip() or not api_key.strip():
         abort(400, "Enter the Chargebee site name and an API key.")

@@ -1,7 +1,10 @@
-"""`/pay/<token>`: the customer's payment link, resolved to a fresh Stripe page at click time.
+"""`/pay/<token>`: the customer's payment link, resolved to a fresh provider page at click time.
 
-The oldest open invoice's hosted page when there is one, else a billing-portal session on the
-card-update screen. Provider URLs expire, so they are fetched per click and never stored.
+Stripe: the oldest open invoice's hosted page when there is one, else a billing-portal session
+on the card-update screen. Chargebee: a "collect now" hosted page when an invoice is unpaid, else
+a "manage payment sources" hosted page to update the card; Chargebee creates hosted pages only
+for a key that may write, so a connection whose admin did not say so gets a page naming whom to
+contact instead. Provider URLs expire, so they are fetched per click and never stored.
 Every answer is a page a customer can read: a dead link is 404/410, an outage 503, never a 500.
 """
 
@@ -14,6 +17,7 @@ from flask import Blueprint, Response, redirect
 from markupsafe import escape
 from sqlmodel import Session
 
+from connector.billing.chargebee_api import ChargebeeApi
 from connector.billing.stripe_api import StripeApi
 from connector.context import Services, get_services
 from connector.errors import ConnectorError, TransientProviderError
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("pay", __name__)
 
 # A customer is waiting in the browser: give up early and show the "try again" page.
-_STRIPE_TIMEOUT_S = 10.0
+_PROVIDER_TIMEOUT_S = 10.0
 
 _NO_STORE = {
     "Cache-Control": "no-store",
@@ -44,6 +48,8 @@ class _Target:
     customer_id: str
     api_key_enc: str
     return_url: str | None
+    provider: str = "stripe"
+    site: str = ""  # Chargebee site name
 
 
 @bp.get("/pay/done")
@@ -86,12 +92,14 @@ def pay(token: str) -> Response:
         ):
             _audit(session, link.installation_id, link.id, link.customer_row_id, "unavailable")
             return _gone()
-        if conn.provider != "stripe":
-            # Chargebee links come with the Chargebee adapter.
+        if conn.provider not in ("stripe", "chargebee"):
             _audit(
                 session, link.installation_id, link.id, link.customer_row_id, "unsupported_provider"
             )
             return _unavailable()
+        if conn.provider == "chargebee" and not _chargebee_key_can_write(installation):
+            _audit(session, link.installation_id, link.id, link.customer_row_id, "key_read_only")
+            return _not_offered(installation.name)
         target = _Target(
             installation_id=link.installation_id,
             link_id=link.id or 0,
@@ -99,11 +107,16 @@ def pay(token: str) -> Response:
             customer_id=customer.customer_id,
             api_key_enc=conn.api_key_enc,
             return_url=(installation.settings or {}).get("payment_return_url") or None,
+            provider=conn.provider,
+            site=conn.account_ref,
         )
 
     # No database transaction is held open across the provider calls.
     try:
-        outcome, url = _stripe_destination(services, target)
+        if target.provider == "chargebee":
+            outcome, url = _chargebee_destination(services, target)
+        else:
+            outcome, url = _stripe_destination(services, target)
     except TransientProviderError:
         _audit_after(services, target, "provider_unavailable")
         return _page(
@@ -127,14 +140,36 @@ def _stripe_destination(services: Services, target: _Target) -> tuple[str, str]:
         services.box.decrypt(target.api_key_enc),
         base_url=services.settings.stripe_api_base,
         session=services.http,
-        timeout=_STRIPE_TIMEOUT_S,
+        timeout=_PROVIDER_TIMEOUT_S,
     )
     for invoice in api.open_invoices(target.customer_id):
         if invoice.get("hosted_invoice_url") and (invoice.get("amount_remaining") or 0) > 0:
             return "invoice", invoice["hosted_invoice_url"]
-    # Where the portal's "return" button leads: the vendor's own page when configured.
-    return_url = target.return_url or services.settings.public_base_url.rstrip("/") + "/pay/done"
-    return "portal", api.create_portal_session(target.customer_id, return_url)
+    return "portal", api.create_portal_session(target.customer_id, _return_url(services, target))
+
+
+def _return_url(services: Services, target: _Target) -> str:
+    # Where the provider page's "return" button leads: the vendor's own page when configured.
+    return target.return_url or services.settings.public_base_url.rstrip("/") + "/pay/done"
+
+
+def _chargebee_destination(services: Services, target: _Target) -> tuple[str, str]:
+    api = ChargebeeApi(
+        target.site,
+        services.box.decrypt(target.api_key_enc),
+        domain=services.settings.chargebee_domain,
+        read_timeout=int(_PROVIDER_TIMEOUT_S),
+    )
+    return_url = _return_url(services, target)
+    if api.has_unpaid_invoice(target.customer_id):
+        return "invoice", api.collect_now_url(target.customer_id, return_url)
+    return "card_update", api.manage_payment_sources_url(target.customer_id, return_url)
+
+
+def _chargebee_key_can_write(installation: Installation) -> bool:
+    # Set by the admin at connect (connections.connect_chargebee): a read-only key is enough for
+    # sync, but Chargebee refuses to create hosted pages with it.
+    return bool(((installation.settings or {}).get("chargebee") or {}).get("key_can_write"))
 
 
 def _audit(
@@ -174,6 +209,16 @@ def _unavailable() -> Response:
         502,
         "Payment page unavailable",
         "The payment page cannot be opened right now. Please contact us and we will help you pay.",
+    )
+
+
+def _not_offered(vendor: str) -> Response:
+    who = f"{vendor}'s billing team" if vendor else "the company that sent you this link"
+    return _page(
+        403,
+        "Online payment is not available here",
+        f"This link cannot open a payment page. Please contact {who} (or your account "
+        "manager there): they can take your payment or send you a way to update your card.",
     )
 
 

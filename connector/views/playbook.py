@@ -48,7 +48,7 @@ def decisions(installation_id: int):  # noqa: ANN201
     if status and status not in {s.value for s in DecisionStatus}:
         abort(400, f"status must be one of {', '.join(s.value for s in DecisionStatus)}")
     return jsonify(_feed(installation_id, customer=request.args.get("customer"), kind=kind,
-                         status=status, limit=min(request.args.get("limit", 200, type=int), 1000)))
+                         status=status, limit=max(1, min(request.args.get("limit", 200, type=int), 1000))))
 
 
 @bp.get("/installations/<int:installation_id>/accounts/<customer_id>/decisions")

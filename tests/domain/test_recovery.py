@@ -144,7 +144,7 @@ def test_parse_period(text, start, end):
     assert (period.start, period.end) == (start, end)
 
 
-@pytest.mark.parametrize("text", ["0d", "yesterday", "2026-13", "2026-Q5", "2026-11-01"])
+@pytest.mark.parametrize("text", ["0d", "yesterday", "2026-13", "2026-Q5", "2026-11-01", "0000-01", "9999-Q4"])
 def test_parse_period_refuses_with_a_message(text):
     with pytest.raises(PeriodError, match="period"):
         parse_period(text, today=date(2026, 12, 3))
