@@ -76,7 +76,7 @@ def _env(**over):
     ("body", "message"),
     [
         (b"{not json", "not valid JSON"),
-        (b"\xff\xfe", "not valid JSON"),
+        (b"\xff\xfe", "not UTF-8 text"),
         (b"[1, 2]", "not a JSON object"),
         (_env(object="invoice"), "not an event"),
         (_env(object="v2.core.event"), "thin"),
