@@ -1,7 +1,9 @@
-"""Reads from one Chargebee site through the official `chargebee` package (v3, httpx inside).
+"""Calls to one Chargebee site through the official `chargebee` package (v3, httpx inside).
 
-Only reads: the connector never changes billing data. Objects come back as the plain dicts of the
-API (`raw_data`), the same shape as webhook content, so one parser (chargebee_events) reads both.
+Reads, plus the hosted pages of the payment link (a page for the customer to pay or update the
+card, which needs a key that may write): the connector itself never changes billing data.
+Objects come back as the plain dicts of the API (`raw_data`), the same shape as webhook content,
+so one parser (chargebee_events) reads both.
 Errors become the connector's two kinds (connector.errors): a refused key or a bad request is
 fatal; rate limits, 5xx and network failures are transient.
 """
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # Chargebee's list maximum
 SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# Invoices the customer still owes: posted (not yet due), being collected, or given up on.
+UNPAID_INVOICE_STATUSES = ("posted", "payment_due", "not_paid")
 
 
 def is_site_name(site: str) -> bool:
@@ -29,11 +33,13 @@ def is_site_name(site: str) -> bool:
 
 
 class ChargebeeApi:
-    def __init__(self, site: str, api_key: str, *, domain: str = "chargebee.com") -> None:
+    def __init__(self, site: str, api_key: str, *, domain: str = "chargebee.com",
+                 read_timeout: int | None = None) -> None:
         if not is_site_name(site):
             raise ValueError("not a Chargebee site name")
         self.site = site
-        self._cb = Chargebee(api_key=api_key, site=site, chargebee_domain=domain)
+        self._cb = Chargebee(api_key=api_key, site=site, chargebee_domain=domain,
+                             read_time_out=read_timeout)
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -113,3 +119,25 @@ class ChargebeeApi:
         """Events after `occurred_after`, oldest first (the incremental reconcile)."""
         params = {"occurred_at": {"after": occurred_after}, "sort_by": {"asc": "occurred_at"}}
         return self._list("event list", self._cb.Event, params, "event", offset)
+
+    # -- hosted pages (the payment link; the key must be allowed to write) ----------------------
+
+    def has_unpaid_invoice(self, customer_id: str) -> bool:
+        items, _ = self._list("invoice list", self._cb.Invoice, {
+            "customer_id": {"is": customer_id}, "status": {"in": list(UNPAID_INVOICE_STATUSES)},
+            "limit": 1}, "invoice", None)
+        return any(i.get("object") == "invoice" for i in items)
+
+    def collect_now_url(self, customer_id: str, redirect_url: str) -> str:
+        """A "collect now" hosted page: the customer pays their unpaid invoices (and may change
+        the card to do it). Its URL expires: fetch it per click, never store it."""
+        result = self._call("hosted page collect_now", lambda: self._cb.HostedPage.collect_now(
+            {"customer": {"id": customer_id}, "redirect_url": redirect_url}))
+        return result.hosted_page.url
+
+    def manage_payment_sources_url(self, customer_id: str, redirect_url: str) -> str:
+        """A hosted page to add or replace the customer's card (nothing owed, card expiring)."""
+        result = self._call("hosted page manage_payment_sources",
+                            lambda: self._cb.HostedPage.manage_payment_sources(
+                                {"customer": {"id": customer_id}, "redirect_url": redirect_url}))
+        return result.hosted_page.url
