@@ -24,7 +24,13 @@ from typing import Any
 from sqlmodel import Session, select
 
 from connector.billing.stripe_api import StripeApi
-from connector.billing.stripe_bulk import apply_objects, bulk_api, link_failed_charges
+from connector.billing.stripe_bulk import (
+    CUSTOMER_CARD_EXPAND,
+    apply_objects,
+    bulk_api,
+    customers_with_card,
+    link_failed_charges,
+)
 from connector.context import Services
 from connector.customers import refresh_customer
 from connector.storage.db import session_scope
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 WINDOW = timedelta(days=365)
 REFRESH_STAGE = "refresh"
 REFRESH_CHUNK = 200
+CARD_STREAM = "customer_cards"  # re-read by the daily full reconcile too
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,10 @@ STREAMS: tuple[Stream, ...] = (
     Stream("charges", "charges", windowed=True),
     # The charge is expanded because a Dispute names no customer.
     Stream("disputes", "disputes", windowed=True, params={"expand": ["data.charge"]}),
+    # Default cards for card-expiry pre-dunning (only customers whose default is a card are
+    # kept). Not windowed: a card saved years ago is what the next renewal will charge.
+    Stream(CARD_STREAM, "customers", windowed=False,
+           params={"expand": list(CUSTOMER_CARD_EXPAND)}),
 )
 INVOICE_SWEEP_STREAMS = ("open_invoices", "uncollectible_invoices")
 STREAMS_BY_NAME = {s.name: s for s in STREAMS}
@@ -222,6 +233,8 @@ def _walk(services: Services, api: StripeApi, connection_id: int, stream: Stream
             objects = [o for o in objects if _in_window(o, since)]
         if stream.name == "charges":
             objects = link_failed_charges(api, objects, intent_invoices)
+        if stream.name == CARD_STREAM:
+            objects = customers_with_card(objects)
         now = services.clock()
         with session_scope(services.engine) as session:
             conn = session.get(BillingConnection, connection_id)

@@ -5,7 +5,10 @@
    (BillingEvent's unique constraint). Stripe keeps 30 days of events (reference/billing.md
    §2.5); a cursor older than that leaves a gap, reported, that the full sweep covers.
 2. Full sweep (daily, `full=True`): every open and uncollectible invoice re-read, and the
-   invoices we still think owed on customers not `current` that Stripe no longer lists as owed.
+   invoices we still think owed on customers not `current` that Stripe no longer lists as owed;
+   every customer's default card re-read (card-expiry pre-dunning: no event tells that a card
+   saved long ago now lapses before the next renewal, and a missed payment_method.* event
+   would leave an old expiry in the store).
 3. CRM drift: the §3 values of every linked record read back in batches, compared field by
    field with the desired values (diff.changed_fields: the CRM's echo forms are not drift). A
    value an account manager overwrote is drift. Healing goes through the outbox: the row's
@@ -26,9 +29,9 @@ from typing import Any
 from sqlmodel import Session, select
 
 from connector import outbox
-from connector.backfill import INVOICE_SWEEP_STREAMS, STREAMS_BY_NAME
+from connector.backfill import CARD_STREAM, INVOICE_SWEEP_STREAMS, STREAMS_BY_NAME
 from connector.billing.stripe_api import MAX_EVENT_TYPES_PER_LIST, WEBHOOK_EVENTS, StripeApi
-from connector.billing.stripe_bulk import apply_objects, bulk_api
+from connector.billing.stripe_bulk import apply_objects, bulk_api, customers_with_card
 from connector.context import Services
 from connector.crm import adapter_for
 from connector.customers import refresh_customer
@@ -66,6 +69,7 @@ class ReconcileReport:
     events_gap: bool = False  # the cursor was older than Stripe keeps events
     invoices_swept: int = 0
     invoices_reread: int = 0
+    cards_reread: int = 0  # customers whose default card was re-read (full sweep)
     records_read: int = 0
     records_drifted: int = 0
     drift_found: dict[str, int] = field(default_factory=dict)  # field -> records
@@ -158,6 +162,7 @@ def _reconcile_billing(services: Services, conn_id: int, report: ReconcileReport
         _recover_events(services, api, conn_id, mode, report)
         if full:
             _sweep_invoices(services, api, conn_id, report)
+            _sweep_cards(services, api, conn_id, report)
     except ConnectorError as exc:
         log.warning("reconcile.billing_failed connection=%s error=%s", conn_id, type(exc).__name__)
         report.errors.append(f"stripe: {exc}")
@@ -233,6 +238,21 @@ def _sweep_invoices(services: Services, api: StripeApi, conn_id: int, report: Re
         _apply_and_refresh(services, conn_id, [api.retrieve_invoice(invoice_id)])
         report.stripe_calls += 1
         report.invoices_reread += 1
+
+
+def _sweep_cards(services: Services, api: StripeApi, conn_id: int, report: ReconcileReport) -> None:
+    """Re-read every customer's default card, as the backfill's card stream reads them."""
+    stream = STREAMS_BY_NAME[CARD_STREAM]
+    starting_after = None
+    while True:
+        page = api.list_page(stream.resource, stream.query(0), starting_after=starting_after)
+        report.stripe_calls += 1
+        with_card = customers_with_card(page.data)
+        _apply_and_refresh(services, conn_id, with_card)
+        report.cards_reread += len(with_card)
+        if not page.has_more:
+            break
+        starting_after = page.last_id
 
 
 def _stale_owed_invoices(services: Services, conn_id: int, seen: set[str]) -> list[str]:

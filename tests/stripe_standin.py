@@ -4,7 +4,8 @@ Answers like Stripe's list API (reference/billing.md §2.5, §4.4): `{"object": 
 "has_more", "data"}`, newest first, `limit` (default 10, max 100), `starting_after` cursors,
 `created[gte]`, invoices' and subscriptions' `status` (subscriptions default to all but
 canceled; `all` lists every one), events' `types[]`, invoice payments' `payment[payment_intent]`,
-and `expand[]=data.charge` on disputes. Objects are the recorded payloads of
+`expand[]=data.charge` on disputes and `expand[]=data.invoice_settings.default_payment_method` /
+`data.default_source` on customers (from `payment_methods`, by id). Objects are the recorded payloads of
 tests/payloads/stripe/ with fields changed, so their shapes are Stripe's.
 """
 
@@ -21,7 +22,8 @@ import responses
 from factories import stripe_event
 
 BASE = "https://api.stripe.test"
-RESOURCES = ("invoices", "charges", "subscriptions", "invoice_payments", "disputes", "events")
+RESOURCES = ("invoices", "charges", "subscriptions", "invoice_payments", "disputes", "events",
+             "customers")
 
 
 def recorded(event_name: str, **fields: Any) -> dict[str, Any]:
@@ -77,6 +79,36 @@ def invoice_payment(ip_id: str, invoice_id: str, payment_intent: str, *, created
             "status": status, "status_transitions": {"canceled_at": None, "paid_at": None}}
 
 
+def card_payment_method(pm_id: str, customer: str, *, exp_month: int, exp_year: int,
+                        last4: str = "4242") -> dict[str, Any]:
+    """A card PaymentMethod, as payment_method.attached delivers it."""
+    pm = recorded("payment_method.attached", id=pm_id, customer=customer)
+    pm["card"] = {**pm["card"], "exp_month": exp_month, "exp_year": exp_year, "last4": last4}
+    return pm
+
+
+def legacy_card(card_id: str, customer: str, *, exp_month: int, exp_year: int,
+                last4: str = "4242") -> dict[str, Any]:
+    """A legacy Card (`card_…`, the Sources/Tokens era), flat as Stripe returns it."""
+    return {"id": card_id, "object": "card", "address_city": None, "address_country": None,
+            "address_line1": None, "address_line1_check": None, "address_zip": "BS1 4DJ",
+            "address_zip_check": "pass", "brand": "Visa", "country": "GB", "customer": customer,
+            "cvc_check": "pass", "dynamic_last4": None, "exp_month": exp_month,
+            "exp_year": exp_year, "fingerprint": "Xt5EWLLDS7FJjR1c", "funding": "credit",
+            "last4": last4, "metadata": {}, "name": None, "tokenization_method": None,
+            "wallet": None}
+
+
+def customer(cus_id: str, *, default_payment_method: str | None = None,
+             default_source: str | None = None, created: int = 1700000000) -> dict[str, Any]:
+    """A Customer as GET /v1/customers lists it (ids; the stand-in expands them on request)."""
+    cus = recorded("customer.updated", id=cus_id, created=created, default_source=default_source,
+                   email=f"billing@{cus_id[4:].lower()}.example", name=f"Customer {cus_id}")
+    cus["invoice_settings"] = {**cus["invoice_settings"],
+                               "default_payment_method": default_payment_method}
+    return cus
+
+
 def event(name: str, evt_id: str, *, created: int, **object_fields: Any) -> dict[str, Any]:
     evt = stripe_event(name, id=evt_id, created=created)
     evt["data"]["object"].update(object_fields)
@@ -88,6 +120,7 @@ class StripeStandIn:
 
     def __init__(self, mock: responses.RequestsMock) -> None:
         self.objects: dict[str, list[dict[str, Any]]] = {r: [] for r in RESOURCES}
+        self.payment_methods: dict[str, dict[str, Any]] = {}  # PaymentMethods and legacy Cards
         self.calls: list[tuple[str, dict[str, list[str]]]] = []
         self._failures: dict[int, tuple[int, dict[str, str]]] = {}  # call number -> (status, headers)
         self.page_size = 100  # Stripe's maximum; tests lower it to walk several pages
@@ -165,4 +198,13 @@ class StripeStandIn:
             charge = next((c for c in self.objects["charges"] if c["id"] == obj["charge"]), None)
             if charge:
                 obj = {**obj, "charge": charge}
+        if resource == "customers":
+            settings = obj.get("invoice_settings") or {}
+            pm = settings.get("default_payment_method")
+            if "data.invoice_settings.default_payment_method" in expands and isinstance(pm, str):
+                obj = {**obj, "invoice_settings": {**settings,
+                                                   "default_payment_method": self.payment_methods[pm]}}
+            source = obj.get("default_source")
+            if "data.default_source" in expands and isinstance(source, str):
+                obj = {**obj, "default_source": self.payment_methods[source]}
         return obj

@@ -73,6 +73,8 @@ RESTRICTED_KEY_PERMISSIONS: tuple[str, ...] = (
     # The backfill and reconciler: missed events, and disputes over 12 months.
     "Events: Read",
     "Disputes: Read",
+    # Card-expiry pre-dunning: customers are listed with their default payment method expanded.
+    "PaymentMethods: Read",
 )
 
 # Client-side throttle for bulk reads (backfill, reconcile), under Stripe's limits

@@ -21,6 +21,7 @@ from connector.billing.stripe_api import BULK_REQUESTS_PER_SECOND, StripeApi
 from connector.billing.stripe_events import facts_from_stripe_object
 from connector.context import Services
 from connector.customers import apply_facts, get_or_create_customer
+from connector.domain.billing_facts import CardSnapshot
 from connector.storage.models import BillingConnection, CustomerBilling
 from crm_adapters.hubspot.rate_limit import SlidingWindowLimiter
 
@@ -69,6 +70,22 @@ def link_failed_charges(api: StripeApi, objects: Iterable[Mapping[str, Any]],
                 obj["invoice"] = cache[intent_id]
         out.append(obj)
     return out
+
+
+# Customers read with their default card expanded (card-expiry pre-dunning): the webhook path
+# gets the same card from payment_method.* / customer.source.expiring events. Expanded, not
+# fetched per customer, so a page of 100 customers is one call.
+CUSTOMER_CARD_EXPAND = ("data.invoice_settings.default_payment_method", "data.default_source")
+
+
+def customers_with_card(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The customers whose default payment method (or legacy default source) is a card.
+
+    Only those matter for card expiry; the others would add rows for people who never had a
+    billing event (their profile comes with their invoices anyway).
+    """
+    return [obj for obj in objects if any(
+        isinstance(f, CardSnapshot) for f in facts_from_stripe_object(obj, observed_at=0).facts)]
 
 
 def apply_objects(session: Session, conn: BillingConnection, objects: Iterable[Mapping[str, Any]],

@@ -283,9 +283,11 @@ def _period_end(sub: Mapping[str, Any]) -> int | None:
 
 def _card(event: Mapping[str, Any], obj: Mapping[str, Any], *, status: str = "valid",
           auto_updated: bool = False) -> CardSnapshot | None:
-    """A PaymentMethod (card inside `card`) or a legacy Card/Source (flat) as a card fact."""
-    card = _dict(obj.get("card")) if obj.get("object") == "payment_method" else obj
-    if obj.get("object") == "payment_method" and obj.get("type") != "card":
+    """A PaymentMethod or Source (card inside `card`) or a legacy Card (flat) as a card fact."""
+    nested = obj.get("object") in ("payment_method", "source")
+    card = _dict(obj.get("card")) if nested else obj
+    if (nested and obj.get("type") != "card") or obj.get("object") not in ("payment_method",
+                                                                          "source", "card"):
         return None
     return CardSnapshot(
         card_id=obj["id"],
@@ -320,12 +322,24 @@ def _customer(event: Mapping[str, Any], cus: Mapping[str, Any]) -> StripeEventFa
     email, name = _str(cus.get("email")), _str(cus.get("name"))
     snapshot = ProfileSnapshot(event["created"], email, name, source="customer")
     facts: list[Fact] = [snapshot]
-    default_pm = _dict(_dict(cus.get("invoice_settings")).get("default_payment_method"))
-    if _str(default_pm.get("id")):  # expanded (API reads ask for it)
-        card = _card(event, default_pm)
-        if card is not None:
-            facts.append(card)
+    card = _default_card(event, cus)
+    if card is not None:
+        facts.append(card)
     return StripeEventFacts(cus["id"], facts, customer_email=email, customer_name=name)
+
+
+def _default_card(event: Mapping[str, Any], cus: Mapping[str, Any]) -> CardSnapshot | None:
+    """The customer's default card, when the customer was read with it expanded (API reads ask
+    for `invoice_settings.default_payment_method` and `default_source`; events carry ids only).
+
+    Invoices charge `invoice_settings.default_payment_method` first and fall back to the legacy
+    `default_source`, so the card fact follows the same order.
+    """
+    for candidate in (_dict(_dict(cus.get("invoice_settings")).get("default_payment_method")),
+                      _dict(cus.get("default_source"))):
+        if _str(candidate.get("id")):
+            return _card(event, candidate)
+    return None
 
 
 def _customer_deleted(event: Mapping[str, Any], cus: Mapping[str, Any]) -> StripeEventFacts:

@@ -21,6 +21,8 @@ from hubspot_standin import FakeClock
 from stripe_standin import (
     BASE,
     StripeStandIn,
+    card_payment_method,
+    customer,
     failed_charge,
     invoice,
     invoice_payment,
@@ -156,6 +158,30 @@ def test_interrupted_backfill_resumes_from_its_cursor_and_shows_no_half_history(
     assert len(stripe.calls_to("subscriptions")) == 3  # a finished stream is not read again
     assert desired(services)["cus_A"]["late_payments_12m"] == "2"
     assert desired(services)["cus_B"]["payment_status"] == "past_due"
+
+
+def test_default_cards_stream_resumes_from_its_cursor(services, stripe, conn_id):
+    for n, (month, year) in enumerate(((12, 2026), (3, 2028))):
+        stripe.payment_methods[f"pm_{n}"] = card_payment_method(f"pm_{n}", f"cus_{n}",
+                                                                exp_month=month, exp_year=year)
+        stripe.add("customers", customer(f"cus_{n}", default_payment_method=f"pm_{n}",
+                                         created=ts(2024, 1, 1) + n))
+    stripe.page_size = 1
+    # Calls 1-6: the six history streams, empty; 7: customers page 1 (cus_1); 8 fails.
+    stripe.fail_call(8, status=503)
+
+    with pytest.raises(TransientProviderError):
+        backfill_connection(services, conn_id)
+    assert backfill_status_of(services, conn_id)["streams"]["customer_cards"] == {
+        "done": False, "objects": 1}
+
+    assert backfill_connection(services, conn_id).complete
+
+    assert [q.get("starting_after") for q in stripe.calls_to("customers")] == [
+        None, ["cus_1"], ["cus_1"]]
+    with session_scope(services.engine) as s:
+        cards = {r.customer_id: r.facts["cards"] for r in s.exec(select(CustomerBilling))}
+    assert cards["cus_0"]["pm_0"]["exp_year"] == 2026 and cards["cus_1"]["pm_1"]["exp_year"] == 2028
 
 
 def backfill_status_of(services, conn_id):

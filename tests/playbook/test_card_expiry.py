@@ -5,14 +5,17 @@ the card updater refreshed cancels what was not sent yet; the dashboard counts t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+import responses
 from chargebee_story import install_chargebee
 from conftest import api_get, install
 from playbook_story import decisions, drain, tick_and_drain
 from sqlmodel import select
 
+from connector.backfill import backfill_connection
 from connector.domain.billing_facts import (
     CardSnapshot,
     CustomerFacts,
@@ -20,10 +23,14 @@ from connector.domain.billing_facts import (
     merge_facts,
 )
 from connector.domain.card_expiry import expiring_card, last_valid_day
+from connector.reconcile import reconcile_installation
 from connector.storage.db import session_scope
-from connector.storage.models import CustomerBilling
+from connector.storage.models import BillingConnection, CustomerBilling
 
 from factories import chargebee_event, post_chargebee, post_stripe, stripe_event
+from hubspot_standin import FakeClock
+from stripe_standin import BASE as STRIPE_BASE
+from stripe_standin import StripeStandIn, customer, legacy_card
 from tests_clock import FIXED_NOW
 
 CARD_SEQ = "seq-card-3"
@@ -197,3 +204,94 @@ def test_stripe_card_valid_through_the_renewal_is_no_touch_point(client, service
     assert post_stripe(client, _renewing_subscription(_ts(2026, 12, 28, 10))).status_code == 200
     assert post_stripe(client, stripe_event("payment_method.attached")).status_code == 200
     assert decisions(services) == []
+
+
+# --- Stripe: the backfill reads the default card the webhooks would have told ------------------
+
+STRIPE_CARD = "card_expiry:pm_1QzK8eHOQNg4XnOMc4rd7Xa2:2026-12"
+STRIPE_CUS = "cus_Rk4hJ2x9WcN7Qa"  # the recorded payloads' customer
+
+
+@pytest.fixture
+def stripe_account(services):
+    services.settings = replace(services.settings, stripe_api_base=STRIPE_BASE)
+    clock = FakeClock()
+    services.extras.update(sleep=clock.sleep, monotonic=clock)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield StripeStandIn(mock)
+
+
+@pytest.fixture
+def bright_stripe(fake_world):
+    ref = fake_world.company("brightsmile-dental.co.uk")
+    fake_world.set_owner(ref, fake_world.owner(4401, "dana@vendor.example"))
+    fake_world.billing_contact = fake_world.contact(ref, "accounts@brightsmile-dental.co.uk")
+    return fake_world
+
+
+def _conn(services) -> int:
+    with session_scope(services.engine) as s:
+        return s.exec(select(BillingConnection.id)).one()
+
+
+@pytest.mark.parametrize("path", ["webhooks", "backfill"])
+def test_stripe_card_expiring_before_renewal_is_caught_by_backfill_as_by_webhooks(
+        path, client, services, bright_stripe, stripe_account):
+    install(services, bright_stripe.adapter, playbook=ON)
+    renewal = _renewing_subscription(_ts(2027, 1, 5, 10))
+    if path == "webhooks":
+        for event in (renewal, stripe_event("customer.updated"),
+                      stripe_event("payment_method.attached")):
+            assert post_stripe(client, event).status_code == 200
+    else:
+        pm = stripe_event("payment_method.attached")["data"]["object"]
+        stripe_account.payment_methods[pm["id"]] = pm
+        stripe_account.add("subscriptions", renewal["data"]["object"])
+        stripe_account.add("customers", stripe_event("customer.updated")["data"]["object"]
+                           | {"invoice_settings": {"default_payment_method": pm["id"]}})
+        assert backfill_connection(services, _conn(services)).complete
+    drain(services)
+    (enrolled,) = bright_stripe.enrollments()
+    assert (enrolled.contact_id, enrolled.sequence_id) == (bright_stripe.billing_contact, CARD_SEQ)
+    assert summary(services) == [(STRIPE_CARD, "enroll", "applied")]
+
+
+def test_stripe_backfill_reads_legacy_default_source_cards_and_skips_cardless_customers(
+        services, fake_world, stripe_account):
+    install(services, fake_world.adapter, playbook=ON)
+    stripe_account.payment_methods["card_1NvLegacy"] = legacy_card(
+        "card_1NvLegacy", "cus_Legacy", exp_month=11, exp_year=2026)
+    stripe_account.add("customers",
+                       customer("cus_Legacy", default_source="card_1NvLegacy"),
+                       customer("cus_NoCard"))
+
+    backfill_connection(services, _conn(services))
+
+    (query,) = stripe_account.calls_to("customers")
+    expands = sorted(v for k, vs in query.items() if k.startswith("expand[") for v in vs)
+    assert expands == ["data.default_source", "data.invoice_settings.default_payment_method"]
+    with session_scope(services.engine) as s:
+        rows = {r.customer_id: r for r in s.exec(select(CustomerBilling))}
+    assert set(rows) == {"cus_Legacy"}  # a customer without a card gets no row
+    card = rows["cus_Legacy"].facts["cards"]["card_1NvLegacy"]
+    assert (card["exp_month"], card["exp_year"], card["last4"]) == (11, 2026, "4242")
+    # No renewal known and no provider flag: an expiry alone is no touch point.
+    assert decisions(services) == []
+
+
+def test_daily_full_reconcile_rereads_default_cards(services, bright_stripe, stripe_account):
+    inst = install(services, bright_stripe.adapter, playbook=ON)
+    stripe_account.add("subscriptions", _renewing_subscription(_ts(2027, 1, 5, 10))["data"]["object"])
+    backfill_connection(services, _conn(services))
+    assert decisions(services) == []  # no card known yet
+    # The card was saved while the connector missed its event: the daily sweep finds it.
+    pm = stripe_event("payment_method.attached")["data"]["object"]
+    stripe_account.payment_methods[pm["id"]] = pm
+    stripe_account.add("customers", customer(STRIPE_CUS, default_payment_method=pm["id"]))
+
+    hourly = reconcile_installation(services, inst, adapter=bright_stripe.adapter)
+    assert hourly.cards_reread == 0 and stripe_account.calls_to("customers")[1:] == []
+    report = reconcile_installation(services, inst, full=True, adapter=bright_stripe.adapter)
+
+    assert report.cards_reread == 1
+    assert [d.touch_point for d in decisions(services)] == [STRIPE_CARD]
