@@ -201,6 +201,8 @@ class SalesforceStandIn:
         self.locked_once: set[str] = set()  # record ids answering UNABLE_TO_LOCK_ROW once
         self.cadences_enabled = True
         self.enrolled: dict[str, str] = {}  # target id → cadence
+        self.cadence_users: dict[str, str | None] = {}  # target id → userId it was assigned with
+        self.cadence_refusals: dict[str, str] = {}  # target id → the refusal message of every assign
         self.person_accounts = False
         self.jobs: dict[str, dict[str, Any]] = {}
         self.after_job_created: Any = None  # test hook, e.g. end the session mid-job
@@ -487,14 +489,19 @@ class SalesforceStandIn:
         for item in json.loads(request.body)["inputs"]:
             target = item["targetId"]
             if action == "assignTargetToSalesCadence":
-                if target in self.enrolled:
+                if target in self.cadence_refusals:
+                    out.append({"actionName": action, "isSuccess": False, "outputValues": None,
+                                "errors": [{"statusCode": "INVALID_INPUT", "message": self.cadence_refusals[target], "fields": []}]})
+                elif target in self.enrolled:
                     out.append({"actionName": action, "isSuccess": False, "outputValues": None,
                                 "errors": [{"statusCode": "INVALID_INPUT", "message": "The target is already assigned to a cadence.", "fields": []}]})
                 else:
                     self.enrolled[target] = item["salesCadenceNameOrId"]
+                    self.cadence_users[target] = item.get("userId")
                     out.append({"actionName": action, "isSuccess": True, "errors": None,
                                 "outputValues": {"actionCadenceTrackerId": f"0pT5g0000{len(self.enrolled):06d}AAA"}})
             else:
+                self.cadence_users.pop(target, None)
                 if self.enrolled.pop(target, None) is None:
                     out.append({"actionName": action, "isSuccess": False, "outputValues": None,
                                 "errors": [{"statusCode": "INVALID_INPUT", "message": "The target isn't assigned to a cadence.", "fields": []}]})

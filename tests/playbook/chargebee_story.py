@@ -64,7 +64,7 @@ def deliver(client, events: list[dict]) -> None:
 
 def install_chargebee(services, adapter, *, playbook: dict | None = None) -> int:
     """As conftest.install (New York, both sequences set), with a Chargebee site instead."""
-    from conftest import FIRM, GENTLE
+    from playbook_world import FIRM, GENTLE
 
     settings = {"playbook": {"gentle_sequence_id": GENTLE, "firm_sequence_id": FIRM,
                              **(playbook or {})}}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import GENTLE, api, api_get, install
 from playbook_story import Customer, deliver, drain, failed_attempt
 
 from connector.storage.db import session_scope
 from connector.storage.models import Installation
+
+from playbook_world import GENTLE, api, api_get, install
 
 DAY0 = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
 A = Customer("cus_A0001", "a-dental.example", "A Dental")

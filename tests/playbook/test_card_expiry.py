@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 import pytest
 import responses
 from chargebee_story import install_chargebee
-from conftest import api_get, install
 from playbook_story import decisions, drain, tick_and_drain
 from sqlmodel import select
 
@@ -29,6 +28,7 @@ from connector.storage.models import BillingConnection, CustomerBilling
 
 from factories import chargebee_event, post_chargebee, post_stripe, stripe_event
 from hubspot_standin import FakeClock
+from playbook_world import api_get, install
 from stripe_standin import BASE as STRIPE_BASE
 from stripe_standin import StripeStandIn, customer, legacy_card
 from tests_clock import FIXED_NOW

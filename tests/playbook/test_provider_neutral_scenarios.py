@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import chargebee_story
 import playbook_story
 import pytest
-from conftest import GENTLE, EnrollmentView, install
 from playbook_story import Customer, decisions, drain, tick_and_drain
+
+from playbook_world import GENTLE, EnrollmentView, install
 
 ACME = Customer("cus_AcmeDental01", "acme-dental.example", "Acme Dental")
 DAY0 = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)  # Thursday 3 December 2026, 10:00 New York

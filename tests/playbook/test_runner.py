@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import GENTLE, api_get, install, set_settings
 from playbook_story import Customer, decisions, deliver, drain, failed_attempt, paid, tick_and_drain
 from sqlmodel import select
 
@@ -21,6 +20,8 @@ from connector.storage.models import (
     Installation,
     OutboxItem,
 )
+
+from playbook_world import GENTLE, api_get, install, set_settings
 
 # Thursday 3 December 2026, 10:00 New York.
 DAY0 = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
@@ -374,3 +375,20 @@ def test_recovered_account_shows_still_in_sequence(client, services, clock, fake
     accounts = api_get(client, services, f"/api/installations/{inst}/accounts")["accounts"]
     assert accounts[0]["fields"]["first_failed_payment_date"] == ""
     assert accounts[0]["sequence"].startswith("still in sequence")
+
+
+def test_task_due_time_carries_the_installations_day_for_date_only_crms():
+    """09:00 in Sydney is 22:00 UTC the day before: Salesforce's ActivityDate must be the local day."""
+    from types import SimpleNamespace
+
+    from connector.domain.playbook_settings import parse_playbook_settings
+    from connector.playbook_apply import _due_at
+    from crm_adapters.hubspot.tasks import hubspot_timestamp
+    from crm_adapters.salesforce.activities import activity_date
+
+    sydney = Installation(crm="salesforce", external_id="00D1", timezone="Australia/Sydney", country="AU")
+    work = SimpleNamespace(decision=SimpleNamespace(detail={"due_at": "2026-12-17T22:00:00Z"}))
+    due = _due_at(sydney, work, parse_playbook_settings({}), DAY0)
+    assert due == "2026-12-18T09:00:00+11:00"
+    assert activity_date(due) == "2026-12-18"
+    assert hubspot_timestamp(due) == "2026-12-17T22:00:00.000Z"  # the same moment for HubSpot

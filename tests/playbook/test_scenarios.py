@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import FIRM, GENTLE, install
 from playbook_story import (
     Customer,
     decisions,
@@ -17,6 +16,8 @@ from playbook_story import (
     paid,
     tick_and_drain,
 )
+
+from playbook_world import FIRM, GENTLE, install
 
 ACME = Customer("cus_AcmeDental01", "acme-dental.example", "Acme Dental")
 # Thursday 3 December 2026, 10:00 in New York.
@@ -144,7 +145,7 @@ def test_redelivered_and_reordered_events_change_nothing(client, services, clock
 
 
 def _enrolled(crm, sequence_id):
-    from conftest import EnrollmentView
+    from playbook_world import EnrollmentView
 
     return EnrollmentView(crm.billing_contact, sequence_id, "4401", "dana@vendor.example")
 
