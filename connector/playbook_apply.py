@@ -192,12 +192,16 @@ def _owner_for_task(w: _Work, look: _Lookups, settings: PlaybookSettings) -> str
 
 def _due_at(installation: Installation, w: _Work, settings: PlaybookSettings,
             now: datetime) -> str:
+    """The due time in the installation's own offset: a CRM that keeps only a due *date*
+    (Salesforce ActivityDate) then takes the local business day, not the UTC day (east of UTC,
+    09:00 local is still the day before in UTC)."""
     due = w.decision.detail.get("due_at")
     if due:
-        return due
-    cal = business_calendar(installation, settings)
-    at = task_due_at(cal.today(now), cal, settings.working_hour)
-    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+        at = datetime.fromisoformat(due.replace("Z", "+00:00"))
+    else:
+        cal = business_calendar(installation, settings)
+        at = task_due_at(cal.today(now), cal, settings.working_hour)
+    return at.astimezone(ZoneInfo(installation.timezone)).isoformat(timespec="seconds")
 
 
 def _plan_task(session: Session, installation: Installation, w: _Work, look: _Lookups,

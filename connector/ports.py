@@ -156,7 +156,7 @@ class CrmTask:
     kind: TaskKind
     subject: str
     body: str
-    due_at: str  # ISO 8601 UTC datetime
+    due_at: str  # ISO 8601 datetime in the installation's offset (its local day is the due date)
     owner_id: str | None = None  # CRM owner id; None = unassigned
     priority: str = "HIGH"  # HIGH | MEDIUM | LOW
     marker: str = TASK_MARKER
