@@ -61,25 +61,8 @@ def format_minor(amount_minor: int, exponent: int) -> str:
 # so Chargebee has no three-decimal currencies (KWD 35.200 arrives as 3520). Its API page names
 # KRW, JPY, XAF and XOF; its supported-currencies page stars the others. This is that list with
 # the rest of ISO 4217's zero-exponent currencies that Chargebee bills in.
-CHARGEBEE_ZERO_DECIMAL: frozenset[str] = frozenset(
-    [
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "JPY",
-        "KMF",
-        "KRW",
-        "PYG",
-        "RWF",
-        "UGX",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    ]
-)
+# That is Stripe's list less MGA, which ISO 4217 (and so Chargebee) gives two decimals.
+CHARGEBEE_ZERO_DECIMAL: frozenset[str] = STRIPE_ZERO_DECIMAL - {"MGA"}
 
 
 def chargebee_exponent(currency: str) -> int:
