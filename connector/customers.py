@@ -31,11 +31,16 @@ log = logging.getLogger(__name__)
 def get_or_create_customer(
     session: Session, conn: BillingConnection, customer_id: str, now: datetime
 ) -> CustomerBilling:
-    row = session.exec(
-        select(CustomerBilling).where(
-            CustomerBilling.connection_id == conn.id, CustomerBilling.customer_id == customer_id
-        )
-    ).first()
+    stmt = select(CustomerBilling).where(
+        CustomerBilling.connection_id == conn.id, CustomerBilling.customer_id == customer_id
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Two events of one customer applied at once (charge.failed beside invoice.payment_failed)
+        # would each merge into the facts they read, and the later commit would drop the other's.
+        # The row lock makes the second wait and merge into the first's result. (SQLite allows one
+        # writer: the second fails, stays pending, and is applied again by the drain job.)
+        stmt = stmt.with_for_update()
+    row = session.exec(stmt).first()
     if row is None:
         row = CustomerBilling(
             installation_id=conn.installation_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -226,11 +226,16 @@ def _scrub_payloads(session: Session, conn_id: int, customer_id: str) -> None:
         session.add(ev)
 
 
-def apply_pending_events(services: Services, limit: int = 500) -> int:
-    """Apply events left pending (an apply that failed, or a crash between store and apply)."""
+def apply_pending_events(services: Services, limit: int = 500, *, min_age: timedelta = timedelta(0)) -> int:
+    """Apply events left pending (an apply that failed, or a crash between store and apply).
+
+    `min_age` leaves alone events a web process stored a moment ago and is applying right now.
+    """
+    cutoff = services.clock() - min_age
     with session_scope(services.engine) as session:
-        ids = list(session.exec(select(BillingEvent.id).where(BillingEvent.status == "pending")
-                                .order_by(BillingEvent.id).limit(limit)))
+        ids = list(session.exec(select(BillingEvent.id).where(
+            BillingEvent.status == "pending", BillingEvent.received_at <= cutoff)
+            .order_by(BillingEvent.id).limit(limit)))
     for event_id in ids:
         apply_stored_event(services, event_id)
     return len(ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlmodel import select
 
@@ -49,7 +50,12 @@ def tick(services: Services) -> int:
 
 
 def drain_all(services: Services) -> dict[int, DrainCounts]:
-    """Drain every active installation's outbox; one failing installation never stops the others."""
+    """Drain every active installation's outbox; one failing installation never stops the others.
+
+    First, events whose apply failed (a busy database, a bug since fixed) are applied again, so
+    a stored event waits seconds, not until the hourly tick.
+    """
+    apply_pending_events(services, min_age=timedelta(minutes=1))
     results: dict[int, DrainCounts] = {}
     for installation_id in active_installation_ids(services):
         try:

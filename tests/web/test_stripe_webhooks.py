@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -179,3 +180,60 @@ def test_an_unexpected_error_is_logged_without_the_token(client, services, conn,
     assert post_stripe(client, stripe_event("invoice.payment_failed")).status_code == 500
     assert "Exception on /webhooks/stripe/[redacted]" in caplog.text
     assert "tok_conn_abc" not in caplog.text
+
+
+def test_two_events_of_one_customer_applied_at_once_both_count(services, conn, monkeypatch):
+    """Concurrent applies must not drop one another's facts (a lost update on the facts JSON)."""
+    import threading
+    import time
+
+    import connector.customers as customers
+    from connector.ingest import _store_event, apply_pending_events, apply_stored_event
+    from connector.storage.models import Installation
+
+    from tests_clock import FIXED_NOW
+
+    first = stripe_event("invoice.payment_failed")
+    with session_scope(services.engine) as s:  # the customer exists already (the race is on its facts)
+        from connector.customers import get_or_create_customer
+        from connector.storage.models import BillingConnection
+
+        get_or_create_customer(s, s.get(BillingConnection, conn), "cus_Rk4hJ2x9WcN7Qa", FIXED_NOW)
+        assert s.get(Installation, 1) is not None
+    second = stripe_event("invoice.payment_failed", id="evt_second_invoice",
+                          object__id="in_second_invoice_of_the_customer")
+    ids = [_store_event(services, conn, ev, json.dumps(ev).encode(), FIXED_NOW) for ev in (first, second)]
+
+    merge = customers.merge_facts
+
+    def slow_merge(*args, **kwargs):
+        merged = merge(*args, **kwargs)
+        time.sleep(0.3)  # both applies have read the facts before either writes
+        return merged
+
+    monkeypatch.setattr(customers, "merge_facts", slow_merge)
+    threads = [threading.Thread(target=apply_stored_event, args=(services, i)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    apply_pending_events(services)  # SQLite: the loser of the write lock stays pending until now
+    invoices = _customer(services, "cus_Rk4hJ2x9WcN7Qa").facts["invoices"]
+    assert {"in_1QyA0bHOQNg4XnOMTq2xYk", "in_second_invoice_of_the_customer"} <= set(invoices)
+    assert {e.status for e in _events(services)} == {"applied"}
+
+
+def test_drain_job_reapplies_events_left_pending(client, services, conn, monkeypatch):
+    import connector.ingest as ingest
+    from connector import jobs
+
+    from tests_clock import FIXED_NOW
+
+    monkeypatch.setattr(ingest, "refresh_customer", lambda *_a, **_k: (_ for _ in ()).throw(RuntimeError("x")))
+    assert post_stripe(client, stripe_event("invoice.payment_failed")).status_code == 200
+    monkeypatch.undo()
+    jobs.drain_all(services)  # too fresh: a web process may be applying it right now
+    assert [e.status for e in _events(services)] == ["pending"]
+    services.clock = lambda: FIXED_NOW + timedelta(minutes=2)
+    jobs.drain_all(services)
+    assert [e.status for e in _events(services)] == ["applied"]
