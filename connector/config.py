@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 MODES = ("production", "demo", "test")
 
@@ -24,7 +25,10 @@ class Settings:
     database_url: str = "sqlite:///dunning.sqlite"
     secret_key: str = ""
     encryption_key: str = ""
-    public_base_url: str = "http://127.0.0.1:8000"
+    # Where customers, CRMs and billing providers reach this app: it goes into payment links
+    # written to the CRM, OAuth redirect URLs and webhook URLs, so every process of a deployment
+    # must share it. Production must say it; demo and test default to the local server.
+    public_base_url: str = ""
     hubspot_client_id: str = ""
     hubspot_client_secret: str = ""
     hubspot_app_id: str = ""
@@ -115,7 +119,25 @@ def _validate(settings: Settings) -> Settings:
                 "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'. "
                 "For a local trial run the demo instead (DUNNING_MODE=demo)."
             )
+        if not settings.public_base_url:
+            raise ConfigError(
+                "PUBLIC_BASE_URL must be set (e.g. https://dunning.example.com): payment links "
+                "written to the CRM, OAuth redirects and webhook URLs are built from it, so the web "
+                "server and the worker must share one value."
+            )
+        _check_base_url(settings.public_base_url)
         return settings
+    if not settings.public_base_url:
+        settings = replace(settings, public_base_url="http://127.0.0.1:8000")
+    _check_base_url(settings.public_base_url)
     if not settings.secret_key:
         settings = replace(settings, secret_key=secrets.token_urlsafe(32))
     return settings
+
+
+def _check_base_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"PUBLIC_BASE_URL must be an http(s) URL without query or fragment, not {url!r}"
+        )

@@ -4,7 +4,7 @@ Stripe: the oldest open invoice's hosted page when there is one, else a billing-
 on the card-update screen. Chargebee: a "collect now" hosted page when an invoice is unpaid, else
 a "manage payment sources" hosted page to update the card; Chargebee creates hosted pages only
 for a key that may write, so a connection whose admin did not say so gets a page naming whom to
-contact instead. Provider URLs expire, so they are fetched per click and never stored.
+contact instead, as does a connection without an API key. Provider URLs expire, so they are fetched per click and never stored.
 Every answer is a page a customer can read: a dead link is 404/410, an outage 503, never a 500.
 """
 
@@ -97,6 +97,15 @@ def pay(token: str) -> Response:
                 session, link.installation_id, link.id, link.customer_row_id, "unsupported_provider"
             )
             return _unavailable()
+        if not conn.api_key_enc:
+            # A connection set up with only a webhook secret (and the demo's) has no key to
+            # open a provider page with: say whom to contact rather than call the provider keyless.
+            log.warning(
+                "payment link click: billing connection %s has no API key; no payment page opened",
+                conn.id,
+            )
+            _audit(session, link.installation_id, link.id, link.customer_row_id, "no_api_key")
+            return _not_offered(installation.name)
         if conn.provider == "chargebee" and not _chargebee_key_can_write(installation):
             _audit(session, link.installation_id, link.id, link.customer_row_id, "key_read_only")
             return _not_offered(installation.name)

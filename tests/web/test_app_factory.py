@@ -17,6 +17,37 @@ def test_production_without_encryption_key_refuses_to_start():
         load_settings({"mode": "production"}, environ={"SECRET_KEY": "x"})
 
 
+def test_production_without_public_base_url_refuses_to_start():
+    # The default loopback URL would end up in every payment link written to the CRM.
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        load_settings(
+            {"mode": "production"},
+            environ={"SECRET_KEY": "x", "DUNNING_ENCRYPTION_KEY": "k"},
+        )
+
+
+def test_production_with_all_three_starts():
+    settings = load_settings(
+        {"mode": "production"},
+        environ={
+            "SECRET_KEY": "x",
+            "DUNNING_ENCRYPTION_KEY": "k",
+            "PUBLIC_BASE_URL": "https://dunning.example.com",
+        },
+    )
+    assert settings.public_base_url == "https://dunning.example.com"
+
+
+@pytest.mark.parametrize("url", ["dunning.example.com", "ftp://x.example", "https://x.example/?a=1"])
+def test_a_malformed_public_base_url_is_refused(url):
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        load_settings({"mode": "demo"}, environ={"PUBLIC_BASE_URL": url})
+
+
+def test_demo_defaults_to_the_local_server():
+    assert load_settings({"mode": "demo"}, environ={}).public_base_url == "http://127.0.0.1:8000"
+
+
 def test_demo_mode_starts_without_keys(tmp_path):
     app = create_app({"mode": "demo", "database_url": f"sqlite:///{tmp_path}/d.sqlite"})
     assert app.test_client().get("/healthz").status_code == 200

@@ -385,6 +385,23 @@ def test_stripe_refusing_the_key_is_a_friendly_page_not_a_500(client, http, engi
     assert audits(engine)[0].detail["outcome"] == "provider_refused"
 
 
+def test_connection_without_api_key_says_whom_to_contact_and_calls_nothing(
+    client, http, engine, world, now
+):
+    # A connection made with only a webhook secret (and the demo's) cannot open a Stripe page.
+    with session_scope(engine) as s:
+        conn = s.get(BillingConnection, world["conn"])
+        conn.api_key_enc = ""
+        s.add(conn)
+
+    resp = client.get(path_of(issue(engine, world, now)))
+
+    assert resp.status_code == 403
+    assert "Dental Co" in resp.get_data(as_text=True)
+    assert len(http.calls) == 0
+    assert audits(engine)[0].detail["outcome"] == "no_api_key"
+
+
 def test_done_page(client):
     resp = client.get("/pay/done")
     assert resp.status_code == 200
