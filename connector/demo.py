@@ -51,6 +51,9 @@ def prepare_demo(db_path: Path = DEMO_DB) -> Flask:
         sandbox_id = s.exec(select(Installation.id).where(Installation.external_id == "sandbox")).one()
     ensure_lists(services, sandbox_id)
     statuses = _push_events(app, token, secret)
+    # The sample history reaches back weeks: run the touch points that already fell due (the
+    # worker's hourly tick would, an hour from now), so the decision log is complete at once.
+    jobs.tick(services)
     jobs.drain_all(services)
     log.info("demo.ready events=%s", dict(statuses))
     print(f"Demo: {sum(statuses.values())} sample Stripe events posted to the webhook endpoint "  # noqa: T201

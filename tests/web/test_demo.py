@@ -32,6 +32,12 @@ def test_demo_shows_companies_with_fields_from_the_sample_events(tmp_path, capsy
     granite = next(a for n, a in by_name.items() if n.startswith("Granite State"))
     assert granite["fields"]["risk_segment"] == "high_risk"
 
+    # Touch points that fell due during the sample history are decided before the page opens.
+    feed = client.get(f"/api/installations/{inst['id']}/decisions").get_json()["decisions"]
+    call_tasks = {d["customer_name"] for d in feed if d["kind"] == "call_task"}
+    assert granite["name"] in call_tasks
+    assert all(d["preview"] for d in feed)
+
     writes = client.get(f"/api/installations/{inst['id']}/writes").get_json()
     previewed = [w for w in writes["writes"] if w["status"] == "previewed"]
     assert len(previewed) == matched["matched"]
