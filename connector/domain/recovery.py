@@ -90,14 +90,24 @@ def parse_period(text: str | None, *, today: date) -> Period:
         if not 1 <= month <= 12:
             raise PeriodError(f"period: no month {month}")
         last = calendar.monthrange(year, month)[1]
-        return Period(date(year, month, 1), date(year, month, last), text)
+        return _to_date(Period(date(year, month, 1), date(year, month, last), text), today)
     if m := _QUARTER.match(text):
         year, q = _year(m.group(1)), int(m.group(2))
         first = date(year, 3 * q - 2, 1)
         last_month = 3 * q
-        return Period(first, date(year, last_month, calendar.monthrange(year, last_month)[1]),
-                      f"{year}-Q{q}")
+        return _to_date(Period(first, date(year, last_month, calendar.monthrange(year, last_month)[1]),
+                               f"{year}-Q{q}"), today)
     raise PeriodError("period: use 90d (last N days), 2026-11 (a month) or 2026-Q4 (a quarter)")
+
+
+def _to_date(period: Period, today: date) -> Period:
+    """The current month or quarter runs to today: its days not yet lived would inflate DSO
+    (receivables now over a month's billing to date × the whole month's days)."""
+    if period.start > today:
+        raise PeriodError(f"period: {period.label} has not begun")
+    if period.end <= today:
+        return period
+    return Period(period.start, today, f"{period.label} to date")
 
 
 def _year(text: str) -> int:
