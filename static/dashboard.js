@@ -302,7 +302,8 @@ function renderAccounts(data) {
       })));
   }
   const past = data.accounts.filter((a) => a.fields.payment_status === "past_due").length;
-  $("accounts-summary").textContent = `${data.accounts.length} customers, ${past} past due`;
+  const erased = data.erased ? `; ${data.erased} erased on the customer's deletion, not shown` : "";
+  $("accounts-summary").textContent = `${data.accounts.length} customers, ${past} past due${erased}`;
 }
 
 function renderWrites(data, inst) {

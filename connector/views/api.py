@@ -51,11 +51,15 @@ def accounts(installation_id: int):  # noqa: ANN201
     with session_scope(get_services().engine) as s:
         if s.get(Installation, installation_id) is None:
             abort(404, "No such installation.")
-        rows = list(s.exec(select(CustomerBilling).where(CustomerBilling.installation_id == installation_id)
+        # An erased customer (customer.deleted, PRODUCT.md §4) is no longer an account: counted only.
+        rows = list(s.exec(select(CustomerBilling).where(CustomerBilling.installation_id == installation_id,
+                                                         CustomerBilling.deleted.is_(False))
                            .order_by(CustomerBilling.risk_score.desc(), CustomerBilling.customer_id)
                            .limit(limit)))
+        erased = s.exec(select(func.count()).select_from(CustomerBilling).where(
+            CustomerBilling.installation_id == installation_id, CustomerBilling.deleted.is_(True))).one()
         enrolled = _enrolled_episodes(s, installation_id)
-        return jsonify(fields=list(FIELD_NAMES),
+        return jsonify(fields=list(FIELD_NAMES), erased=erased,
                        accounts=[_account_json(r) | {"sequence": _sequence_note(r, enrolled)} for r in rows])
 
 
@@ -80,9 +84,9 @@ def _sequence_note(row: CustomerBilling, enrolled: dict[int, date]) -> str:
 
 def _account_json(row: CustomerBilling) -> dict:
     return {
-        "customer_id": row.customer_id, "name": None if row.deleted else (row.facts.get("profile") or {}).get("name"),
+        "customer_id": row.customer_id, "name": (row.facts.get("profile") or {}).get("name"),
         "match_status": row.match_status, "match_detail": row.match_detail,
-        "crm_record_id": row.crm_record_id, "deleted": row.deleted,
+        "crm_record_id": row.crm_record_id,
         "fields": {name: row.desired.get(name, "") for name in FIELD_NAMES},
     }
 

@@ -10,8 +10,9 @@ import pytest
 from sqlmodel import select
 
 from connector.storage.db import session_scope
-from connector.storage.models import BillingEvent, CustomerBilling, OutboxItem
+from connector.storage.models import BillingConnection, BillingEvent, CustomerBilling, OutboxItem
 
+from admin_testkit import sign_in
 from factories import make_installation, make_stripe_connection, post_stripe, stripe_event
 from tests_clock import now_ts
 
@@ -132,6 +133,21 @@ def test_customer_deleted_erases_personal_data(client, services, conn):
     assert "brightsmile" not in dumped and "Bright Smile" not in dumped
     for event in _events(services):
         assert "brightsmile" not in event.payload
+
+
+def test_an_erased_customer_leaves_the_accounts_list(client, services, conn):
+    # The accounts tab counted 36 customers while health and segments counted 35.
+    post_stripe(client, stripe_event("invoice.payment_failed"))
+    post_stripe(client, stripe_event("customer.deleted"))
+    sign_in(client, conn_installation(services, conn))
+    body = client.get(f"/api/installations/{conn_installation(services, conn)}/accounts").get_json()
+    assert body["accounts"] == []
+    assert body["erased"] == 1
+
+
+def conn_installation(services, conn_id: int) -> int:
+    with session_scope(services.engine) as s:
+        return s.get(BillingConnection, conn_id).installation_id
 
 
 def test_body_is_verified_byte_for_byte(client, services, conn):
