@@ -50,7 +50,7 @@ def reconcile_chargebee_billing(services: Services, conn_id: int, report: Reconc
         conn = session.get(BillingConnection, conn_id)
         pager = pager or chargebee_pager(services, conn)
     if pager is None:
-        report.errors.append(f"connection {conn_id}: no Chargebee API key; events cannot be re-read")
+        report.notices.append(f"connection {conn_id}: no Chargebee API key, so missed events cannot be re-read")
         return
     try:
         _recover_events(services, pager, conn_id, report, _events_cursor)

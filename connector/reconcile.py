@@ -14,7 +14,9 @@
    value an account manager overwrote is drift. Healing goes through the outbox: the row's
    `crm_values` become what was read, so the drain rewrites exactly the drifted fields.
    A record the CRM no longer returns (merged or deleted) is re-resolved through matching, and
-   never recreated.
+   never recreated. In preview a difference is drift only where the CRM held our value before
+   (written while live): any other is a value preview withheld, which going live will write,
+   counted apart (`preview_differs`) with nothing queued and health untouched.
 4. What was found and fixed is recorded as a SyncRun of kind "reconcile".
 """
 
@@ -74,12 +76,16 @@ class ReconcileReport:
     records_drifted: int = 0
     drift_found: dict[str, int] = field(default_factory=dict)  # field -> records
     drift_healed: dict[str, int] = field(default_factory=dict)  # field -> records written back
+    # Preview: field -> records whose CRM value differs from billing (going live writes them).
+    preview_differs: dict[str, int] = field(default_factory=dict)
+    records_differing: int = 0
     records_gone: int = 0  # merged or deleted in the CRM
     re_resolved: int = 0  # of those, linked again
     crm_read_calls: int = 0
     stripe_calls: int = 0
     drain: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # what was skipped by design, not failed
 
     @property
     def outcome(self) -> str:
@@ -88,7 +94,8 @@ class ReconcileReport:
         return "partial" if (self.records_read or self.events_recovered or self.invoices_swept) else "failed"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "errors": self.errors[:20], "outcome": self.outcome}
+        return {**self.__dict__, "errors": self.errors[:20], "notices": self.notices[:20],
+                "outcome": self.outcome}
 
 
 def reconcile_installation(services: Services, installation_id: int, *, full: bool = False,
@@ -156,7 +163,10 @@ def _reconcile_billing(services: Services, conn_id: int, report: ReconcileReport
         reconcile_chargebee_billing(services, conn_id, report, full=full)
         return
     if api is None:
-        report.errors.append(f"connection {conn_id}: no Stripe API key; events cannot be re-read")
+        # Connected with only a webhook secret (allowed, and the demo's case): webhooks alone feed
+        # it. Not a failure of this run, but the admin should know missed events stay missed.
+        report.notices.append(f"connection {conn_id}: no Stripe API key, so missed events cannot be "
+                              "re-read; add a key to let reconcile recover them")
         return
     try:
         _recover_events(services, api, conn_id, mode, report)
@@ -295,6 +305,7 @@ def _check_crm(services: Services, installation_id: int, adapter: CrmAdapter,
     """Read every linked record in batches; queue drifted ones; returns row id -> drifted fields."""
     drifted: dict[int, tuple[str, ...]] = {}
     found: Counter[str] = Counter()
+    withheld: Counter[str] = Counter()  # preview: field -> records whose value was never sent
     last_id = 0
     while True:
         with session_scope(services.engine) as session:
@@ -311,9 +322,10 @@ def _check_crm(services: Services, installation_id: int, adapter: CrmAdapter,
         values = adapter.read_fields([ref for _, ref in batch])
         report.crm_read_calls += 1
         report.records_read += len(values)
-        gone = _compare(services, installation_id, batch, values, drifted, found)
+        gone = _compare(services, installation_id, batch, values, drifted, found, withheld, report)
         if gone:
             _re_resolve(services, adapter, gone, report)
+    report.preview_differs = dict(sorted(withheld.items()))
     report.drift_found = dict(sorted(found.items()))
     report.records_drifted = len(drifted)
     return drifted
@@ -321,7 +333,7 @@ def _check_crm(services: Services, installation_id: int, adapter: CrmAdapter,
 
 def _compare(services: Services, installation_id: int, batch: list[tuple[int, CrmRef]],
              values: dict[CrmRef, dict[str, str]], drifted: dict[int, tuple[str, ...]],
-             found: Counter[str]) -> list[int]:
+             found: Counter[str], withheld: Counter[str], report: ReconcileReport) -> list[int]:
     gone: list[int] = []
     now = services.clock()
     with session_scope(services.engine) as session:
@@ -336,6 +348,12 @@ def _compare(services: Services, installation_id: int, batch: list[tuple[int, Cr
                 gone.append(row_id)
                 continue
             drift = changed_fields(row.desired, current)
+            if report.preview:
+                # Fields whose last known CRM value is not ours: preview never sent them.
+                never_sent = set(changed_fields(row.desired, row.crm_values)) & set(drift)
+                withheld.update(never_sent)
+                report.records_differing += bool(never_sent)
+                drift = {f: v for f, v in drift.items() if f not in never_sent}
             if not drift:
                 continue
             drifted[row_id] = tuple(sorted(drift))

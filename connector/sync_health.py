@@ -152,6 +152,7 @@ def gather(session: Session, inst: Installation, now: datetime) -> tuple[HealthI
         oldest_pending_at=_aware(oldest_pending),
         pending=pending,
         recent_run_outcomes=tuple(r.outcome for r in runs),
+        last_run_error=(runs[0].error or "") if runs and runs[0].outcome == "failed" else "",
         errors_24h=errors,
         drift_found=found,
         drift_healed=healed,

@@ -274,12 +274,16 @@ function reconcileSummary(run) {
     `${r.events_recovered ?? 0} missed events recovered`,
     `${r.invoices_swept ?? 0} invoices swept`,
     `${r.records_read ?? 0} CRM records read`,
-    `${sum(r.drift_found)} drifted values found in ${r.records_drifted ?? 0} records`,
-    `${sum(r.drift_healed)} healed`,
+    ...(r.preview
+      ? [`${sum(r.preview_differs)} values in ${r.records_differing ?? 0} records differ from billing ` +
+         "(preview: nothing was written yet; going live writes them)"]
+      : [`${sum(r.drift_found)} drifted values found in ${r.records_drifted ?? 0} records`,
+         `${sum(r.drift_healed)} healed`]),
   ];
   if (r.records_gone) parts.push(`${r.records_gone} records merged or deleted in the CRM (${r.re_resolved ?? 0} linked again)`);
   const errors = (r.errors || []).length ? ` Errors: ${r.errors.join("; ")}` : "";
-  return `Reconcile finished at ${when(run.finished_at)}: ${parts.join(", ")}.${errors}`;
+  const notices = (r.notices || []).length ? ` Note: ${r.notices.join("; ")}` : "";
+  return `Reconcile finished at ${when(run.finished_at)}: ${parts.join(", ")}.${errors}${notices}`;
 }
 
 // ---------------------------------------------------------------------------------------------

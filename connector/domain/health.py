@@ -68,6 +68,7 @@ class HealthInputs:
     oldest_pending_at: datetime | None = None  # oldest outbox item still pending
     pending: int = 0
     recent_run_outcomes: tuple[str, ...] = ()  # newest first
+    last_run_error: str = ""  # the newest run's error, when it failed
     errors_24h: Mapping[str, int] = field(default_factory=dict)
     drift_found: int | None = None  # latest reconcile run; None when none ran
     drift_healed: int | None = None
@@ -137,10 +138,11 @@ def _runs(i: HealthInputs, t: HealthThresholds) -> Finding | None:
         if outcome != "failed":
             break
         failed += 1
+    why = f": {i.last_run_error}" if i.last_run_error else "."
     if failed >= t.failed_runs_failing_at:
-        return Finding(HealthState.FAILING, "runs_failing", f"The last {failed} sync runs failed.")
+        return Finding(HealthState.FAILING, "runs_failing", f"The last {failed} sync runs failed{why}")
     if failed:
-        return Finding(HealthState.DEGRADED, "run_failed", "The last sync run failed.")
+        return Finding(HealthState.DEGRADED, "run_failed", f"The last sync run failed{why}")
     return None
 
 

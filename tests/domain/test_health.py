@@ -100,3 +100,10 @@ def test_thresholds_can_be_tightened():
     inputs = replace(WELL, oldest_pending_at=ago(minutes=2), pending=1)
     assert assess_health(inputs).state is H
     assert assess_health(inputs, strict).state is D
+
+
+def test_a_failed_run_says_why():
+    verdict = assess_health(HealthInputs(now=NOW, recent_run_outcomes=("failed", "ok"),
+                                         last_run_error="crm: installation 1 has no credentials"))
+    assert verdict.reason == "The last sync run failed: crm: installation 1 has no credentials"
+

@@ -13,8 +13,16 @@ from sqlmodel import select
 
 from connector.reconcile import reconcile_installation
 from connector.storage.db import session_scope
-from connector.storage.models import BillingEvent, CustomerBilling, Installation, SyncRun
+from connector.storage.models import (
+    BillingConnection,
+    BillingEvent,
+    CustomerBilling,
+    Installation,
+    OutboxItem,
+    SyncRun,
+)
 from connector.sync import RECORD_GONE, drain_installation
+from connector.sync_health import refresh_health
 from crm_adapters.fake import FakeCrmAdapter
 
 from factories import make_installation, make_stripe_connection, post_stripe, stripe_event
@@ -212,6 +220,47 @@ def test_drift_in_preview_is_found_but_not_written(client, services, stripe, ins
     assert report.drift_found == {"payment_status": 1} and report.drift_healed == {}
     assert report.drain["previewed"] == 1
     assert crm.records[refs[0].record_id].values["payment_status"] == "current"
+
+
+def test_in_preview_values_never_sent_are_not_drift(client, services, stripe, crm):
+    # A fresh installation in preview: the CRM never held our values, so they differ from billing
+    # without anyone having changed them. Calling that drift marked every sandbox degraded and
+    # queued the same records again on every hourly run.
+    inst = make_installation(services, preview=True)
+    make_stripe_connection(services, inst)
+    refs = [crm.add_record(domain=f"p{i}.example", name=f"Practice {i}") for i in range(2)]
+    for i in range(2):
+        post_stripe(client, failed_invoice(i, f"p{i}.example"))
+    assert drain_installation(services, inst, crm).previewed == 2
+    crm.records[refs[0].record_id].values["payment_status"] = "current"  # set by someone, not us
+
+    report = reconcile_installation(services, inst)
+
+    assert report.drift_found == {} and report.records_drifted == 0
+    assert report.records_differing == 2
+    assert report.preview_differs["payment_status"] == 2
+    assert report.drain == {}  # nothing queued
+    with session_scope(services.engine) as s:
+        assert not s.exec(select(OutboxItem).where(OutboxItem.status == "pending")).all()
+    health = refresh_health(services, inst)
+    assert "drift_unhealed" not in {f["code"] for f in health["findings"]}
+    # The next run finds the same, and still queues nothing.
+    assert reconcile_installation(services, inst).records_differing == 2
+    with session_scope(services.engine) as s:
+        assert not s.exec(select(OutboxItem).where(OutboxItem.status == "pending")).all()
+
+
+def test_a_connection_without_api_key_is_a_notice_not_a_failed_run(client, services, stripe, crm):
+    inst = make_installation(services)
+    conn = make_stripe_connection(services, inst)
+    with session_scope(services.engine) as s:
+        s.get(BillingConnection, conn).api_key_enc = ""
+
+    report = reconcile_installation(services, inst)
+
+    assert report.outcome == "ok" and report.errors == []
+    assert "no Stripe API key" in report.notices[0]
+    assert stripe.calls_to("events") == []
 
 
 def test_reads_are_batched_by_the_adapters_batch_size(client, services, stripe, installation):
