@@ -438,6 +438,8 @@ def used_today(session: Session, installation_id: int, today: date) -> int:
 
 
 def _iso(at: datetime) -> str:
+    # Keeps the installation's offset (not timestamps.iso_utc): Salesforce's ActivityDate is the
+    # local calendar day of the due time, which UTC would move east of Greenwich.
     return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

@@ -8,7 +8,7 @@ process and the dashboard report the same state, and `since` says how long it ha
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -28,6 +28,7 @@ from connector.storage.models import (
     SyncHealth,
     SyncRun,
 )
+from connector.timestamps import as_utc, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +38,6 @@ EVENT_STUCK_AFTER = timedelta(minutes=10)
 RECENT_RUNS = 5
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; they were stored as UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    value = _aware(value)
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def _count(session: Session, *where: Any, model: type = OutboxItem) -> int:
@@ -94,11 +85,11 @@ def _token_state(inst: Installation, cred: CrmCredential | None, now: datetime) 
         return {"state": "sandbox", "reason": "the demo's in-memory CRM needs no token", "expires_at": None}
     if cred is None:
         return {"state": "none", "reason": "no CRM token stored", "expires_at": None}
-    expires = _aware(cred.expires_at)
+    expires = as_utc(cred.expires_at)
     if expires is not None and expires <= now:
         # HubSpot access tokens live 30 minutes and are refreshed on use: expired is normal.
-        return {"state": "expired", "reason": "refreshed on next use", "expires_at": _iso(expires)}
-    return {"state": "valid", "reason": "", "expires_at": _iso(expires)}
+        return {"state": "expired", "reason": "refreshed on next use", "expires_at": iso_utc(expires)}
+    return {"state": "valid", "reason": "", "expires_at": iso_utc(expires)}
 
 
 def _budget(installation_id: int, stored: SyncHealth | None) -> ApiBudget | None:
@@ -146,10 +137,10 @@ def gather(session: Session, inst: Installation, now: datetime) -> tuple[HealthI
         installation_status=inst.status,
         status_reason=inst.status_reason,
         has_billing_connection=bool(connections),
-        connected_at=_aware(min((c.created_at for c in connections), default=None)),
-        last_event_at=_aware(last_event),
-        last_success_at=_aware(last_success),
-        oldest_pending_at=_aware(oldest_pending),
+        connected_at=as_utc(min((c.created_at for c in connections), default=None)),
+        last_event_at=as_utc(last_event),
+        last_success_at=as_utc(last_success),
+        oldest_pending_at=as_utc(oldest_pending),
         pending=pending,
         recent_run_outcomes=tuple(r.outcome for r in runs),
         last_run_error=(runs[0].error or "") if runs and runs[0].outcome == "failed" else "",
@@ -161,16 +152,16 @@ def gather(session: Session, inst: Installation, now: datetime) -> tuple[HealthI
         unmatched=by_match.get("unmatched", 0),
         conflicts=by_match.get("conflict", 0) + by_match.get("ambiguous", 0),
     )
-    oldest = _aware(oldest_pending)
+    oldest = as_utc(oldest_pending)
     figures = {
-        "last_successful_sync": _iso(last_success),
+        "last_successful_sync": iso_utc(last_success),
         "pending": pending,
-        "oldest_pending_at": _iso(oldest),
+        "oldest_pending_at": iso_utc(oldest),
         "oldest_pending_age_s": int((now - oldest).total_seconds()) if oldest else None,
-        "last_webhook_at": _iso(last_event),
-        "webhook_age_s": int((now - _aware(last_event)).total_seconds()) if last_event else None,
+        "last_webhook_at": iso_utc(last_event),
+        "webhook_age_s": int((now - as_utc(last_event)).total_seconds()) if last_event else None,
         "errors_24h": errors,
-        "drift_runs": [{"at": _iso(r.finished_at), "outcome": r.outcome, "full": bool(r.counts.get("full")),
+        "drift_runs": [{"at": iso_utc(r.finished_at), "outcome": r.outcome, "full": bool(r.counts.get("full")),
                         "records": int(r.counts.get("records_drifted", 0) or 0),
                         "found": _drift(r)[0], "healed": _drift(r)[1]} for r in reconciles],
         "token": _token_state(inst, cred, now),
@@ -188,7 +179,7 @@ def _budget_json(b: ApiBudget | None) -> dict[str, Any]:
     if b is None:
         return {}
     return {"max": b.max, "remaining": b.remaining, "interval_ms": b.interval_ms,
-            "used_share": round(b.used_share, 4), "seen_at": _iso(b.seen_at)}
+            "used_share": round(b.used_share, 4), "seen_at": iso_utc(b.seen_at)}
 
 
 def _store(session: Session, iid: int, verdict: HealthVerdict, figures: dict[str, Any], now: datetime
@@ -221,8 +212,8 @@ def refresh_health(services: Services, installation_id: int) -> dict[str, Any] |
             "installation_id": installation_id,
             "state": verdict.state.label,
             "reason": verdict.reason,
-            "since": _iso(row.since),
-            "computed_at": _iso(now),
+            "since": iso_utc(row.since),
+            "computed_at": iso_utc(now),
             "findings": [{"level": f.level.label, "code": f.code, "message": f.message}
                          for f in verdict.findings],
             "figures": figures,

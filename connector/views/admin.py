@@ -22,6 +22,7 @@ from connector.context import Services, get_services
 from connector.csrf import check_csrf
 from connector.customers import refresh_customer
 from connector.domain.billing_state import CustomerFacts
+from connector.domain.calendar import CalendarError, check_calendar
 from connector.domain.fields import Segment
 from connector.domain.playbook_settings import DEFAULT_PLAYBOOK, parse_playbook_settings
 from connector.domain.policy import DEFAULT_POLICY, PolicyError, parse_risk_policy
@@ -141,13 +142,28 @@ def _settings_json(inst: Installation) -> dict[str, Any]:
 
 def _validate(inst: Installation, body: dict[str, Any]) -> dict[str, Any]:
     """The new stored settings, or abort(400) naming the bad value; nothing is changed here."""
-    known = {"risk", "playbook", "timezone"}
+    known = {"risk", "playbook", "timezone", "country"}
     unknown = sorted(set(body) - known)
     if unknown:
         abort(400, f"Unknown setting: {', '.join(unknown)}.")
     changes: dict[str, Any] = {}
+    country = inst.country
+    if "country" in body:
+        country = body["country"].strip().upper() if isinstance(body["country"], str) else ""
+        try:
+            check_calendar(country)
+        except CalendarError:
+            abort(400, f"country: no business-day calendar for {country!r} (use an ISO 3166 code "
+                       "like US, GB or DE)")
+        changes["country"] = country
+        # The stored holiday region must exist in the new country too (a sent one is checked below).
+        if "playbook" not in body:
+            try:
+                parse_playbook_settings(inst.settings.get("playbook", {}), country=country)
+            except PolicyError as exc:
+                abort(400, f"playbook: {exc.message}; clear it when changing the country")
     parsers = {"risk": parse_risk_policy,
-               "playbook": lambda raw: parse_playbook_settings(raw, country=inst.country)}
+               "playbook": lambda raw: parse_playbook_settings(raw, country=country)}
     for section, parse in parsers.items():
         if section not in body:
             continue
@@ -188,6 +204,8 @@ def save_settings(installation_id: int):  # noqa: ANN201
         changes = _validate(inst, body)
         if "timezone" in changes:
             inst.timezone = changes.pop("timezone")
+        if "country" in changes:
+            inst.country = changes.pop("country")
         inst.settings = {**inst.settings, **changes}
         inst.updated_at = services.clock()
         s.add(inst)

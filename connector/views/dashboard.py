@@ -7,15 +7,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_from_directory
+from sqlalchemy import func
+from sqlmodel import select
 
 from connector.auth import require_admin
-from connector.billing.connections import connect_chargebee, connect_stripe, stripe_webhook_url
+from connector.billing.connections import (
+    chargebee_webhook_credentials,
+    chargebee_webhook_url,
+    connect_chargebee,
+    connect_stripe,
+    stripe_webhook_url,
+)
 from connector.context import get_services
 from connector.csrf import check_csrf, csrf_token
 from connector.errors import BadInput, FatalProviderError, TransientProviderError
 from connector.modes import set_preview
 from connector.storage.db import session_scope
-from connector.storage.models import AuditLog, Installation
+from connector.storage.models import AuditLog, BillingConnection, BillingEvent, Installation
+from connector.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__)
@@ -117,6 +126,39 @@ def connect_chargebee_site(installation_id: int):  # noqa: ANN201
                   "webhook_url": hook["url"], "webhook_username": hook["username"],
                   "webhook_password": hook["password"]}
     return jsonify(result)
+
+
+@bp.get("/api/installations/<int:installation_id>/connections")
+def billing_connections(installation_id: int):  # noqa: ANN201
+    """The installation's billing connection(s), with the webhook URL to configure at the provider.
+
+    No secret is answered here: the Chargebee webhook password is shown when connecting (and
+    again on reconnecting, which keeps it); Stripe's signing secret never leaves the store.
+    """
+    require_admin(installation_id)
+    services = get_services()
+    base = services.settings.public_base_url
+    with session_scope(services.engine) as s:
+        if s.get(Installation, installation_id) is None:
+            abort(404, "No such installation.")
+        conns = s.exec(select(BillingConnection).where(BillingConnection.installation_id == installation_id)
+                       .order_by(BillingConnection.id)).all()
+        last_events = dict(s.exec(select(BillingEvent.connection_id, func.max(BillingEvent.received_at))
+                                  .where(BillingEvent.connection_id.in_([c.id for c in conns]))
+                                  .group_by(BillingEvent.connection_id)).all())
+        out = []
+        for c in conns:
+            item = {"id": c.id, "provider": c.provider, "mode": c.mode, "account": c.account_ref,
+                    "has_api_key": bool(c.api_key_enc), "created_at": iso_utc(c.created_at),
+                    "last_event_at": iso_utc(last_events.get(c.id))}
+            if c.provider == "chargebee":
+                item["webhook_url"] = chargebee_webhook_url(base, c.webhook_token)
+                item["webhook_username"] = chargebee_webhook_credentials(services, c)["username"]
+            else:
+                item["webhook_url"] = stripe_webhook_url(base, c.webhook_token)
+                item["webhook_endpoint"] = "created by the connector" if c.provider_endpoint_id else "made by hand"
+            out.append(item)
+    return jsonify(connections=out)
 
 
 @bp.get("/api/installations/<int:installation_id>/card-expiry")

@@ -25,6 +25,7 @@ from connector.playbook_runner import (
 )
 from connector.storage.db import session_scope
 from connector.storage.models import CustomerBilling, Installation, PlaybookDecision
+from connector.timestamps import iso_utc
 
 bp = Blueprint("playbook", __name__, url_prefix="/api")
 
@@ -125,8 +126,8 @@ def decision_json(d: PlaybookDecision, row: CustomerBilling) -> dict:
         "card_update": bool(detail.get("card_update")),
         "crm_task_id": d.crm_task_id or None,
         "crm_enrollment_id": d.crm_enrollment_id or None,
-        "decided_at": _iso(d.created_at),
-        "applied_at": _iso(d.applied_at),
+        "decided_at": iso_utc(d.created_at),
+        "applied_at": iso_utc(d.applied_at),
         "decided_for_day": d.day.isoformat(),
     }
 
@@ -152,11 +153,6 @@ def what_label(d: PlaybookDecision) -> str:
     return f"Complete our CALL task {d.crm_task_id}"
 
 
-def _iso(at) -> str | None:  # noqa: ANN001
-    if at is None:
-        return None
-    text = at.isoformat(timespec="seconds")
-    return text.replace("+00:00", "Z") if at.tzinfo else text + "Z"
 
 
 @bp.get("/installations/<int:installation_id>/playbook-settings")

@@ -273,6 +273,42 @@ def test_a_bad_setting_is_refused_and_the_old_settings_stay(client, services, da
         assert inst.timezone == "Europe/London"
 
 
+def test_the_country_of_the_business_day_calendar_is_a_setting(client, services, dataset):
+    csrf = sign_in(client, dataset)
+    url = f"/api/installations/{dataset}/settings"
+    resp = _post(client, url, {"country": "de", "playbook": {"region": "BY"}}, csrf)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["settings"]["country"] == "DE"
+    with session_scope(services.engine) as s:
+        inst = s.get(Installation, dataset)
+        assert (inst.country, inst.settings["playbook"]["region"]) == ("DE", "BY")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"country": "XX"}, "country: no business-day calendar for 'XX' (use an ISO 3166 code like US, GB or DE)"),
+    ({"country": 49}, "country: no business-day calendar for '' (use an ISO 3166 code like US, GB or DE)"),
+    ({"country": "US", "playbook": {"region": "ENG"}}, "playbook: region: no holiday calendar for US/ENG"),
+])
+def test_a_country_without_a_calendar_is_refused(client, services, dataset, body, message):
+    csrf = sign_in(client, dataset)
+    resp = _post(client, f"/api/installations/{dataset}/settings", body, csrf)
+    assert resp.status_code == 400
+    assert resp.get_json()["message"] == message
+    with session_scope(services.engine) as s:
+        assert s.get(Installation, dataset).country == "GB"
+
+
+def test_changing_country_refuses_a_stored_region_of_the_old_one(client, services, dataset):
+    csrf = sign_in(client, dataset)
+    url = f"/api/installations/{dataset}/settings"
+    assert _post(client, url, {"playbook": {"region": "ENG"}}, csrf).status_code == 200
+    resp = _post(client, url, {"country": "US"}, csrf)
+    assert resp.status_code == 400
+    assert "region" in resp.get_json()["message"]
+    with session_scope(services.engine) as s:
+        assert s.get(Installation, dataset).country == "GB"
+
+
 def test_settings_need_the_csrf_token(client, dataset):
     sign_in(client, dataset)
     url = f"/api/installations/{dataset}/settings"

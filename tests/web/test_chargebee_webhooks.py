@@ -162,6 +162,13 @@ def test_admin_endpoint_connects_and_shows_the_login(client, services, cb_api):
     resp = client.post(f"/api/installations/{inst}/chargebee", headers={"X-CSRF-Token": "csrf-123"},
                        json={"site": "brightsmile-test"})
     assert resp.status_code == 400
+    # The dashboard lists the connection with URL and user, never the password.
+    listed = client.get(f"/api/installations/{inst}/connections")
+    (conn,) = listed.get_json()["connections"]
+    assert (conn["provider"], conn["account"], conn["webhook_username"]) == (
+        "chargebee", "brightsmile-test", body["webhook_username"])
+    assert conn["webhook_url"] == body["webhook_url"] and conn["last_event_at"]
+    assert body["webhook_password"] not in listed.get_data(as_text=True)
 
 
 # --- the webhook -----------------------------------------------------------------------------

@@ -69,3 +69,26 @@ def test_signed_out_is_401(services):
     anonymous = create_app(services=services).test_client()
     resp = anonymous.post("/api/installations/1/stripe", json={"api_key": "rk_test_1"})
     assert resp.status_code == 401
+
+
+def test_the_connection_is_listed_with_its_webhook_url_and_no_secret(client, admin, http, services):
+    http.add(responses.POST, "https://api.stripe.com/v1/webhook_endpoints",
+             json={"id": "we_123", "object": "webhook_endpoint", "secret": "whsec_abc",
+                   "url": "https://connector.example.test/x", "livemode": False, "status": "enabled"})
+    url = f"/api/installations/{admin}/connections"
+    assert client.get(url).get_json() == {"connections": []}
+    made = _post(client, admin, {"api_key": "rk_test_51AbCdEf"}).get_json()
+
+    (conn,) = client.get(url).get_json()["connections"]
+
+    assert conn["provider"] == "stripe" and conn["mode"] == "test"
+    assert conn["webhook_url"] == made["webhook_url"]
+    assert conn["webhook_endpoint"] == "created by the connector"
+    assert conn["has_api_key"] is True and conn["last_event_at"] is None
+    text = client.get(url).get_data(as_text=True)
+    assert "whsec_abc" not in text and "rk_test_51AbCdEf" not in text
+
+
+def test_another_installations_connections_are_not_shown(client, admin, services):
+    other = make_installation(services, external_id="9999")
+    assert client.get(f"/api/installations/{other}/connections").status_code in (403, 404)
