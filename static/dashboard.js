@@ -392,6 +392,8 @@ const PLAYBOOK_FIELDS = [
   ["fallback_owner_id", "Fallback task owner id", "text"],
   ["fallback_sender_user_id", "Fallback sender user id", "text"],
   ["fallback_sender_email", "Fallback sender email", "text"],
+  ["card_expiry_reminder", "Card-expiry pre-dunning (reach the customer before the card fails)", "checkbox"],
+  ["card_update_sequence_id", "Card-update sequence id (without one: a TODO task with the link)", "text"],
 ];
 
 function fieldInput(section, [name, label, kind], value) {
@@ -431,7 +433,7 @@ function renderSettings(s) {
     ...PLAYBOOK_FIELDS.map((f) => fieldInput("playbook", f, s.playbook[f[0]])));
   $("calendar-fields").replaceChildren(el("legend", {}, "Time zone and country"),
     fieldInput("calendar", ["timezone", "Time zone (IANA name)", "text"], s.timezone),
-    el("p", { class: "muted" }, `Country for business days: ${s.country}`));
+    fieldInput("calendar", ["country", "Country of the business-day calendar (ISO code: US, GB, DE…)", "text"], s.country));
 }
 
 function collectSettings() {
@@ -443,7 +445,67 @@ function collectSettings() {
     }
   }
   out.timezone = $("calendar-timezone").value.trim();
+  out.country = $("calendar-country").value.trim();
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Billing connection: one per installation; the forms connect or reconnect (a new key).
+
+function renderConnections(data) {
+  const conns = data.connections;
+  const list = conns.map((c) => el("li", {},
+    el("strong", {}, c.provider === "stripe" ? "Stripe" : "Chargebee"), " ", pill(c.mode === "live" ? "live" : "preview", c.mode),
+    c.account ? ` · ${c.account}` : "", c.has_api_key ? "" : " · no API key (reconcile cannot re-read missed events)",
+    ` · last webhook: ${c.last_event_at ? when(c.last_event_at) : "none yet"}`,
+    el("br"), "Webhook URL: ", el("span", { class: "secret" }, c.webhook_url),
+    c.webhook_username ? [el("br"), "Webhook user: ", el("span", { class: "secret" }, c.webhook_username),
+      " (reconnect to see the password again)"] : "",
+    c.webhook_endpoint ? ` (endpoint ${c.webhook_endpoint})` : ""));
+  $("billing-connections").replaceChildren(conns.length
+    ? el("ul", { class: "connections" }, list)
+    : el("p", { class: "muted" }, "No billing account is connected yet: connect Stripe or Chargebee below."));
+  // One billing connection per installation: offer only its provider's form once connected.
+  // The demo's sandbox is fed sample events and must not reach a real provider: no forms there.
+  const provider = conns.length ? conns[0].provider : null;
+  const sandbox = state.current.sandbox;
+  $("stripe-form").hidden = sandbox || provider === "chargebee";
+  $("chargebee-form").hidden = sandbox || provider === "stripe";
+  if (sandbox) $("billing-connections").append(el("p", { class: "muted" },
+    "The demo sandbox is fed the bundled sample events; billing accounts are connected in a real installation."));
+  $("stripe-legend").textContent = provider === "stripe" ? "Reconnect Stripe (a new key)" : "Connect Stripe";
+  $("chargebee-legend").textContent = provider === "chargebee" ? "Reconnect Chargebee (a new key)" : "Connect Chargebee";
+}
+
+async function connectBilling(event, provider) {
+  event.preventDefault();
+  const form = event.target;
+  const body = {};
+  for (const input of form.querySelectorAll("input, select")) {
+    body[input.name] = input.type === "checkbox" ? input.checked : input.value.trim();
+  }
+  const button = form.querySelector("button");
+  button.disabled = true;
+  try {
+    const { status, data } = await send("POST", api(`/${provider}`), body);
+    if (status === 409) throw new HttpError(409, data.message);
+    for (const input of form.querySelectorAll("input[type=password]")) input.value = "";
+    const rows = [["Webhook URL", data.webhook_url]];
+    if (data.webhook_username) rows.push(["Webhook user", data.webhook_username], ["Webhook password", data.webhook_password]);
+    $("billing-result").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { class: "secret" }, v)]));
+    $("billing-result").hidden = false;
+    showMessage($("billing-message"), provider === "stripe"
+      ? `Stripe (${data.mode}) connected; the webhook endpoint at Stripe posts to the URL below.`
+      : `Chargebee (${data.mode}) connected. In Chargebee, add a webhook with the URL, user and password below ` +
+        "(Settings → Configure Chargebee → Webhooks, with Basic authentication).", "ok");
+    await getJSON(api("/connections")).then(renderConnections);
+    loadOverview().catch(reportError);
+  } catch (err) {
+    $("billing-result").hidden = true;
+    showMessage($("billing-message"), "Not connected: " + err.message, "error");
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function saveSettings(event) {
@@ -489,6 +551,7 @@ async function selectInstallation(id) {
     getJSON(api("/accounts")).then(renderAccounts),
     getJSON(api("/writes")).then((d) => renderWrites(d, state.current)),
     getJSON(api("/settings")).then(renderSettings),
+    getJSON(api("/connections")).then(renderConnections),
     loadDecisions(),
   ]);
   document.body.dataset.loaded = String(state.current.id);
@@ -526,4 +589,6 @@ $("currency-select").addEventListener("change", renderRecovery);
 $("reconcile-button").addEventListener("click", () => reconcile(false));
 $("reconcile-full-button").addEventListener("click", () => reconcile(true));
 $("settings-form").addEventListener("submit", saveSettings);
+$("stripe-form").addEventListener("submit", (e) => connectBilling(e, "stripe"));
+$("chargebee-form").addEventListener("submit", (e) => connectBilling(e, "chargebee"));
 load().catch(reportError);

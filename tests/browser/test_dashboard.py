@@ -4,15 +4,18 @@ settings, runs a reconcile from its button, and draws the numbers the formulas g
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+from urllib.parse import parse_qs
 
 import pytest
+import responses
 from playwright.sync_api import Page, expect
 from sqlmodel import select
 
 from connector import api_budget, reconcile_runs
 from connector.storage.db import session_scope
-from connector.storage.models import CustomerBilling, Installation
+from connector.storage.models import BillingConnection, CustomerBilling, Installation
 from crm_adapters.fake import FakeCrmAdapter
 
 from admin_testkit import seed_dataset
@@ -199,6 +202,59 @@ def test_a_reconcile_started_from_the_page_runs_and_shows_its_result(page, servi
     with session_scope(services.engine) as s:
         g = s.exec(select(CustomerBilling).where(CustomerBilling.customer_id == "cus_G")).one()
         assert g.crm_values["payment_status"] == "past_due"
+
+
+def test_stripe_is_reconnected_from_the_page_with_a_new_key(page, services, installation, http):
+    def reply(request):
+        url = parse_qs(request.body)["url"][0]
+        return 200, {}, json.dumps({"id": "we_1NewEndpoint", "object": "webhook_endpoint", "livemode": True,
+                                    "secret": "whsec_fromStripe", "status": "enabled", "url": url})
+
+    http.add_callback(responses.POST, "https://api.stripe.com/v1/webhook_endpoints", callback=reply)
+    _open(page, "#settings")
+    listed = page.locator("#billing-connections")
+    expect(listed).to_contain_text("Stripe")
+    expect(listed).to_contain_text("/webhooks/stripe/tok_conn_abc")
+    expect(page.locator("#chargebee-form")).to_be_hidden()  # one billing connection per installation
+    expect(page.locator("#stripe-legend")).to_have_text("Reconnect Stripe (a new key)")
+
+    page.fill("#stripe-api_key", "rk_live_51NewKeyFromTheAdmin")
+    page.click("#stripe-connect")
+
+    expect(page.locator("#billing-message")).to_have_class(re.compile(r"\bok\b"))
+    expect(page.locator("#billing-message")).to_contain_text("Stripe (live) connected")
+    expect(page.locator("#billing-result")).to_contain_text("/webhooks/stripe/tok_conn_abc")
+    expect(page.locator("#stripe-api_key")).to_have_value("")  # the key does not linger in the page
+    expect(listed).to_contain_text("live")
+    with session_scope(services.engine) as s:
+        conn = s.exec(select(BillingConnection)).one()
+        assert conn.mode == "live" and services.box.decrypt(conn.api_key_enc) == "rk_live_51NewKeyFromTheAdmin"
+
+
+def test_a_refused_key_is_shown_and_nothing_changes(page, services, installation, http):
+    http.add(responses.POST, "https://api.stripe.com/v1/webhook_endpoints", status=401,
+             json={"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: rk_live_****mine"}})
+    _open(page, "#settings")
+    page.fill("#stripe-api_key", "rk_live_51NotMine")
+    page.click("#stripe-connect")
+    expect(page.locator("#billing-message")).to_have_class(re.compile(r"\berror\b"))
+    expect(page.locator("#billing-message")).to_contain_text("Not connected:")
+    with session_scope(services.engine) as s:
+        assert s.exec(select(BillingConnection)).one().mode == "test"
+
+
+def test_card_expiry_pre_dunning_and_the_country_are_set_on_the_page(page, services, installation):
+    _open(page, "#settings")
+    page.check("#playbook-card_expiry_reminder")
+    page.fill("#playbook-card_update_sequence_id", "58204117")
+    page.fill("#calendar-country", "DE")
+    page.click("#settings-save")
+    expect(page.locator("#settings-message")).to_have_class(re.compile(r"\bok\b"))
+    with session_scope(services.engine) as s:
+        inst = s.get(Installation, installation)
+        assert inst.country == "DE"
+        assert inst.settings["playbook"]["card_expiry_reminder"] is True
+        assert inst.settings["playbook"]["card_update_sequence_id"] == "58204117"
 
 
 def test_the_installation_selector_with_the_admin_token(browser, services, live_server, installation):
