@@ -530,6 +530,22 @@ function reportError(err) {
   showMessage($("load-error"), "Could not load: " + err.message, "error");
 }
 
+function renderCardExpiry(c) {
+  const rows = c.enabled || c.touch_points_sent || c.previewed
+    ? [
+      ["Cards caught before they failed", c.cards_caught_before_failing],
+      ["Reminders sent", c.touch_points_sent],
+      ["Failed anyway", c.failed_anyway],
+      ["Refreshed by the card updater (reminder cancelled)", c.refreshed_by_card_updater],
+      ["Waiting (daily cap)", c.waiting],
+      ["Shown in preview", c.previewed],
+    ]
+    : [["Off", "Turn on card-expiry pre-dunning in Settings to reach customers before an expired card fails."]];
+  if (!c.enabled && rows.length > 1) rows.unshift(["Off", "Turned off in Settings; figures of earlier reminders below."]);
+  $("card-expiry-figures").replaceChildren(...rows.flatMap(([k, v]) =>
+    [el("dt", {}, k), el("dd", { "data-figure": k }, String(v))]));
+}
+
 async function loadHealth() { renderHealth(await getJSON(api("/health"))); }
 
 async function loadOverview() {
@@ -538,6 +554,7 @@ async function loadOverview() {
     getJSON(api("/segments")).then(renderSegments),
     loadRecovery(),
     getJSON(api("/unmatched")).then(renderUnmatched),
+    getJSON(api("/card-expiry")).then(renderCardExpiry),
   ]);
 }
 

@@ -244,7 +244,9 @@ def test_a_refused_key_is_shown_and_nothing_changes(page, services, installation
 
 
 def test_card_expiry_pre_dunning_and_the_country_are_set_on_the_page(page, services, installation):
-    _open(page, "#settings")
+    _open(page)
+    expect(page.locator("#card-expiry-figures")).to_contain_text("Turn on card-expiry pre-dunning")
+    page.click("a[data-tab=settings]")
     page.check("#playbook-card_expiry_reminder")
     page.fill("#playbook-card_update_sequence_id", "58204117")
     page.fill("#calendar-country", "DE")
@@ -255,6 +257,8 @@ def test_card_expiry_pre_dunning_and_the_country_are_set_on_the_page(page, servi
         assert inst.country == "DE"
         assert inst.settings["playbook"]["card_expiry_reminder"] is True
         assert inst.settings["playbook"]["card_update_sequence_id"] == "58204117"
+    page.click("a[data-tab=overview]")
+    expect(page.locator('#card-expiry-figures dd[data-figure="Cards caught before they failed"]')).to_have_text("0")
 
 
 def test_the_installation_selector_with_the_admin_token(browser, services, live_server, installation):
