@@ -28,12 +28,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the web app (waitress)")
     serve.add_argument("--with-scheduler", action="store_true",
                        help="also run the scheduled jobs in this process (single-process deployments)")
-    sub.add_parser("worker", help="run the scheduled jobs (drain, tick, purge) without the web app")
+    sub.add_parser("worker", help="run the scheduled jobs (drain, tick, reconcile, backfill, purge) "
+                   "without the web app")
     sub.add_parser("demo", help="sample Stripe events into a sandbox installation (preview), then serve")
     sub.add_parser("tick", help="apply time-driven changes now (days past due, due dates)")
     sub.add_parser("drain", help="drain every active installation's outbox now")
     sub.add_parser("installations", help="list installations")
-    backfill = sub.add_parser("backfill", help="read 12 months of a Stripe connection's history (resumes)")
+    backfill = sub.add_parser("backfill", help="read 12 months of a billing connection's history, Stripe or Chargebee (resumes)")
     backfill.add_argument("connection_id", type=_record_id, help="billing connection id")
     backfill.add_argument("--restart", action="store_true", help="forget the cursors and read it all again")
     reconcile = sub.add_parser("reconcile", help="recover missed events and heal CRM drift now")
@@ -78,7 +79,11 @@ def _serve(app, *, with_scheduler: bool) -> int:  # noqa: ANN001
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    return _serve(_app(), with_scheduler=args.with_scheduler)
+    from connector.context import get_services
+
+    app = _app()
+    # DUNNING_SCHEDULER=1 does what --with-scheduler does, for deployments configured by environment.
+    return _serve(app, with_scheduler=args.with_scheduler or get_services(app).settings.scheduler_enabled)
 
 
 def cmd_worker(_args: argparse.Namespace) -> int:

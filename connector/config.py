@@ -31,7 +31,6 @@ class Settings:
     public_base_url: str = ""
     hubspot_client_id: str = ""
     hubspot_client_secret: str = ""
-    hubspot_app_id: str = ""
     hubspot_api_base: str = "https://api.hubapi.com"
     hubspot_authorize_url: str = "https://app.hubspot.com/oauth/authorize"
     stripe_api_base: str = "https://api.stripe.com"
@@ -43,7 +42,7 @@ class Settings:
     salesforce_login_url: str = "https://login.salesforce.com"
     salesforce_api_version: str = "67.0"  # Summer '26, pinned (reference/salesforce.md §11.11)
     admin_token: str = ""
-    scheduler_enabled: bool = False
+    scheduler_enabled: bool = False  # `serve` runs the scheduled jobs too (DUNNING_SCHEDULER=1)
     purge_grace_days: int = 30
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -64,7 +63,6 @@ _ENV = {
     "public_base_url": "PUBLIC_BASE_URL",
     "hubspot_client_id": "HUBSPOT_CLIENT_ID",
     "hubspot_client_secret": "HUBSPOT_CLIENT_SECRET",
-    "hubspot_app_id": "HUBSPOT_APP_ID",
     "hubspot_api_base": "HUBSPOT_API_BASE",
     "hubspot_authorize_url": "HUBSPOT_AUTHORIZE_URL",
     "stripe_api_base": "STRIPE_API_BASE",

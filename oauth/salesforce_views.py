@@ -55,6 +55,10 @@ INSTALL_STEPS = (
 @bp.get("/oauth/salesforce/install")
 def install():  # noqa: ANN201
     svc = get_services()
+    if not (svc.settings.salesforce_client_id and svc.settings.salesforce_client_secret):
+        log.warning("salesforce.install.not_configured")
+        abort(503, "The Salesforce app is not configured on this server: set SALESFORCE_CLIENT_ID "
+                   "and SALESFORCE_CLIENT_SECRET from the external client app (see the README).")
     choice = request.args.get("login")
     if not choice:
         return _chooser()

@@ -33,6 +33,11 @@ _BIND_KEY = "oauth_bind"  # ties the state to the browser that started the insta
 @bp.get("/oauth/hubspot/install")
 def install():  # noqa: ANN201
     svc = get_services()
+    if not (svc.settings.hubspot_client_id and svc.settings.hubspot_client_secret):
+        # HubSpot would show the installer a bare "invalid client" page: say what is missing here.
+        log.warning("hubspot.install.not_configured")
+        abort(503, "The HubSpot app is not configured on this server: set HUBSPOT_CLIENT_ID and "
+                   "HUBSPOT_CLIENT_SECRET from the app uploaded from hubspot-app/ (see the README).")
     bind = secrets.token_urlsafe(16)
     session[_BIND_KEY] = bind
     state = issue_state(svc.settings.secret_key, {"crm": CRM, "bind": bind}, svc.clock())

@@ -78,7 +78,6 @@ def settings(tmp_path, _migrated_template):
             "public_base_url": "https://connector.example.test",
             "hubspot_client_id": "test-client-id",
             "hubspot_client_secret": "test-client-secret",
-            "hubspot_app_id": "1234567",
         },
         environ={},
     )

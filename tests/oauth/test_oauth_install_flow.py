@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 import responses
@@ -240,3 +241,13 @@ def test_the_real_app_serves_the_oauth_routes(services):
     real = create_app(services=services).test_client()
     assert real.get("/oauth/hubspot/install").status_code == 302
     assert real.post("/oauth/hubspot/disconnect").status_code == 401
+
+
+def test_install_without_the_apps_client_credentials_says_what_to_set(client, services, caplog):
+    # Unconfigured, the redirect carried client_id= empty and HubSpot showed a bare error page.
+    services.settings = replace(services.settings, hubspot_client_id="")
+    with caplog.at_level(logging.WARNING):
+        resp = client.get("/oauth/hubspot/install")
+    assert resp.status_code == 503
+    assert "HUBSPOT_CLIENT_ID" in resp.get_data(as_text=True)
+    assert "hubspot.install.not_configured" in caplog.text

@@ -287,3 +287,10 @@ def test_disconnect_revokes_at_the_login_host(client, services, http, engine):
     with Session(engine) as s:
         assert s.get(Installation, iid).status == "disconnected"
         assert s.exec(select(CrmCredential)).all() == []
+
+
+def test_install_without_the_apps_client_credentials_says_what_to_set(client, services):
+    services.settings = replace(services.settings, salesforce_client_id="")
+    resp = client.get("/oauth/salesforce/install", query_string={"login": "production"})
+    assert resp.status_code == 503
+    assert "SALESFORCE_CLIENT_ID" in resp.get_data(as_text=True)
