@@ -16,7 +16,7 @@ from connector.domain.billing_state import (
     merge_facts,
 )
 from connector.domain.mapping import desired_fields
-from connector.domain.policy import RiskPolicy, parse_risk_policy
+from connector.domain.policy import DEFAULT_POLICY, PolicyError, RiskPolicy, parse_risk_policy
 from connector.domain.risk import score_risk
 from connector.domain.segments import assign_segment
 from connector.domain.state import CustomerState
@@ -65,7 +65,15 @@ def apply_facts(session: Session, row: CustomerBilling, facts: Sequence, *, eras
 
 
 def risk_policy(installation: Installation) -> RiskPolicy:
-    return parse_risk_policy(installation.settings.get("risk", {}))
+    """The installation's risk policy. Settings are validated when saved; one stored before a rule
+    was tightened falls back to the defaults (as the dashboard shows) instead of failing every
+    event of the installation."""
+    try:
+        return parse_risk_policy(installation.settings.get("risk", {}))
+    except PolicyError as exc:
+        log.warning("risk settings of installation %s no longer valid (%s); defaults apply",
+                    installation.id, exc.message)
+        return DEFAULT_POLICY
 
 
 def refresh_customer(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 
@@ -35,17 +35,27 @@ def tick(services: Services) -> int:
     changed = 0
     now = services.clock()
     for installation_id in active_installation_ids(services):
-        with session_scope(services.engine) as session:
-            installation = session.get(Installation, installation_id)
-            rows = session.exec(select(CustomerBilling).where(
-                CustomerBilling.installation_id == installation_id, CustomerBilling.deleted.is_(False)))
-            for row in rows:
-                before = dict(row.desired)
-                refresh_customer(session, installation, row, now=now, base_url=services.settings.public_base_url,
-                                 at_tick=True)
-                changed += row.desired != before
-            run_playbook_tick(session, installation, now)  # the daily cap: waiting decisions first
+        try:
+            changed += _tick_installation(services, installation_id, now)
+        except Exception:
+            # One installation's failure (bad data, a bug) must not stop the others' day.
+            log.exception("tick.failed installation=%s", installation_id)
     log.info("tick.done changed=%s", changed)
+    return changed
+
+
+def _tick_installation(services: Services, installation_id: int, now: datetime) -> int:
+    changed = 0
+    with session_scope(services.engine) as session:
+        installation = session.get(Installation, installation_id)
+        rows = session.exec(select(CustomerBilling).where(
+            CustomerBilling.installation_id == installation_id, CustomerBilling.deleted.is_(False)))
+        for row in rows:
+            before = dict(row.desired)
+            refresh_customer(session, installation, row, now=now, base_url=services.settings.public_base_url,
+                             at_tick=True)
+            changed += row.desired != before
+        run_playbook_tick(session, installation, now)  # the daily cap: waiting decisions first
     return changed
 
 

@@ -47,7 +47,11 @@ from connector.domain.playbook import (
     decide_pre_due,
     split_by_cap,
 )
-from connector.domain.playbook_settings import PlaybookSettings, parse_playbook_settings
+from connector.domain.playbook_settings import (
+    DEFAULT_PLAYBOOK,
+    PlaybookSettings,
+    parse_playbook_settings,
+)
 from connector.domain.policy import PolicyError
 from connector.domain.risk import RiskScore
 from connector.domain.state import CustomerState, Episode
@@ -79,8 +83,14 @@ LIST_NAMES: dict[Segment, str] = {
 
 
 def playbook_settings(installation: Installation) -> PlaybookSettings:
-    """The installation's playbook settings (validated when saved; defaults when missing)."""
-    return parse_playbook_settings(installation.settings.get("playbook", {}))
+    """The installation's playbook settings (validated when saved; defaults when missing, or when
+    stored ones no longer pass a tightened rule)."""
+    try:
+        return parse_playbook_settings(installation.settings.get("playbook", {}))
+    except PolicyError as exc:
+        log.warning("playbook settings of installation %s no longer valid (%s); defaults apply",
+                    installation.id, exc.message)
+        return DEFAULT_PLAYBOOK
 
 
 def save_playbook_settings(session: Session, installation: Installation, raw: dict, *,

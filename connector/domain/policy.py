@@ -54,12 +54,18 @@ def parse_risk_policy(settings: Mapping[str, Any]) -> RiskPolicy:
         raise PolicyError(f"unknown risk setting: {', '.join(unknown)}")
     values = {name: _PARSERS[name](name, value) for name, value in settings.items()}
     policy = replace(DEFAULT_POLICY, **values)
-    if policy.high_risk_threshold > 100:
-        raise PolicyError("high_risk_threshold: must be at most 100 (the score's maximum)")
     return policy
 
 
-def _number(name: str, value: Any) -> Number:
+# The score is capped at 100, so no one input needs more points than that; the upper bounds also
+# keep the Decimal arithmetic of the score far from overflow (a saved 1e30 broke every re-score).
+MAX_POINTS = 100
+MAX_RATIO = 1000  # amount owed ÷ median invoice
+MAX_DAYS = 3650
+MAX_EPISODES = 100
+
+
+def _number(name: str, value: Any, maximum: Number = MAX_POINTS) -> Number:
     # bool is an int subclass in Python; a JSON `true` is never a number of points.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PolicyError(f"{name}: must be a number, got {type(value).__name__}")
@@ -67,17 +73,29 @@ def _number(name: str, value: Any) -> Number:
         raise PolicyError(f"{name}: must be a finite number")
     if value < 0:
         raise PolicyError(f"{name}: must not be negative")
+    if value > maximum:
+        raise PolicyError(f"{name}: must be at most {maximum}")
     return value
 
 
-def _whole(name: str, value: Any) -> int:
+def _whole(name: str, value: Any, maximum: int = MAX_POINTS) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise PolicyError(f"{name}: must be a whole number, got {type(value).__name__}")
-    return int(_number(name, value))
+    return int(_number(name, value, maximum))
 
 
-def _positive_whole(name: str, value: Any) -> int:
-    number = _whole(name, value)
+def _days(name: str, value: Any) -> int:
+    return _whole(name, value, MAX_DAYS)
+
+
+def _threshold(name: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_POINTS:
+        raise PolicyError(f"{name}: must be at most {MAX_POINTS} (the score's maximum)")
+    return _whole(name, value)
+
+
+def _episodes(name: str, value: Any) -> int:
+    number = _whole(name, value, MAX_EPISODES)
     if number < 1:
         raise PolicyError(f"{name}: must be at least 1")
     return number
@@ -100,7 +118,7 @@ def _ratio_table(name: str, value: Any) -> tuple[tuple[Number, Number], ...]:
     for i, row in enumerate(_sequence(name, value)):
         if not isinstance(row, list | tuple) or len(row) != 2:
             raise PolicyError(f"{name}[{i}]: must be a [ratio, points] pair")
-        rows.append((_number(f"{name}[{i}] ratio", row[0]), _number(f"{name}[{i}] points", row[1])))
+        rows.append((_number(f"{name}[{i}] ratio", row[0], MAX_RATIO), _number(f"{name}[{i}] points", row[1])))
     _require_rising(f"{name} ratios", [r for r, _ in rows], strict=True)
     _require_rising(f"{name} points", [p for _, p in rows], strict=False)
     return tuple(rows)
@@ -123,7 +141,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "other_decline_points": _number,
     "amount_ratio_points": _ratio_table,
     "no_retry_points": _number,
-    "high_risk_threshold": _whole,
-    "hard_decline_days": _whole,
-    "habitual_episodes": _positive_whole,
+    "high_risk_threshold": _threshold,
+    "hard_decline_days": _days,
+    "habitual_episodes": _episodes,
 }

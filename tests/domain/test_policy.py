@@ -134,6 +134,15 @@ def test_valid_overrides_replace_only_their_fields(settings, expected):
             "amount_ratio_points: must be a non-empty",
             id="ratio-not-list",
         ),
+        # Finite but huge values overflowed the score's Decimal arithmetic after being saved.
+        pytest.param({"earlier_episode_points": [1e30]}, "earlier_episode_points[0]: must be at most 100",
+                     id="earlier-huge"),
+        pytest.param({"points_per_day": 1e28}, "points_per_day: must be at most 100", id="per-day-huge"),
+        pytest.param({"hard_decline_points": 101}, "hard_decline_points: must be at most 100", id="hard-huge"),
+        pytest.param({"amount_ratio_points": [[1e30, 5]]}, "amount_ratio_points[0] ratio: must be at most 1000",
+                     id="ratio-huge"),
+        pytest.param({"hard_decline_days": 10**30}, "hard_decline_days: must be at most 3650", id="days-huge"),
+        pytest.param({"habitual_episodes": 10**30}, "habitual_episodes: must be at most 100", id="episodes-huge"),
     ],
 )
 def test_invalid_settings_are_refused_naming_the_field(settings, message):
