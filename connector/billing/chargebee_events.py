@@ -24,7 +24,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from connector.billing.events import EventFacts, MalformedEvent, load_json_object
+from connector.billing.events import (
+    EventFacts,
+    MalformedEvent,
+    as_currency,
+    as_dict,
+    as_epoch,
+    as_int,
+    as_int_between,
+    as_str,
+    is_epoch,
+    load_json_object,
+)
 from connector.domain.billing_facts import (
     CardSnapshot,
     CustomerDeleted,
@@ -57,12 +68,12 @@ def parse_chargebee_event(payload: bytes) -> dict[str, Any]:
     event = load_json_object(payload, MalformedChargebeeEvent)
     if event.get("object", "event") != "event":
         raise MalformedChargebeeEvent(f"body is a {event.get('object')!r} object, not an event")
-    if not _str(event.get("id")):
+    if not as_str(event.get("id")):
         raise MalformedChargebeeEvent("event has no id")
-    if not _str(event.get("event_type")):
+    if not as_str(event.get("event_type")):
         raise MalformedChargebeeEvent("event has no event_type")
-    if not _is_int(event.get("occurred_at")):
-        raise MalformedChargebeeEvent("event has no integer occurred_at")
+    if not is_epoch(event.get("occurred_at")):
+        raise MalformedChargebeeEvent("event has no occurred_at in epoch seconds (before 2100)")
     if not isinstance(event.get("content"), dict):
         raise MalformedChargebeeEvent("event has no content object")
     # v1 content is shaped differently; the webhook's API version is set in Chargebee.
@@ -75,12 +86,12 @@ def parse_chargebee_event(payload: bytes) -> dict[str, Any]:
 
 def event_customer_id(event: Mapping[str, Any]) -> str | None:
     """The customer an event is about, for storing it (before it is applied)."""
-    content = _dict(event.get("content"))
-    customer = _dict(content.get("customer"))
-    if _str(customer.get("id")):
+    content = as_dict(event.get("content"))
+    customer = as_dict(content.get("customer"))
+    if as_str(customer.get("id")):
         return customer["id"]
     for key in ("invoice", "transaction", "subscription", "card", "payment_source", "credit_note"):
-        found = _str(_dict(content.get(key)).get("customer_id"))
+        found = as_str(as_dict(content.get(key)).get("customer_id"))
         if found:
             return found
     return None
@@ -90,24 +101,9 @@ def event_customer_id(event: Mapping[str, Any]) -> str | None:
 # Field helpers.
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _int(value: Any) -> int | None:
-    return value if _is_int(value) else None
 
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _dict(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _currency(value: Any) -> str | None:
-    return value.upper() if isinstance(value, str) and value else None
 
 
 _GAVE_UP = frozenset({"exhausted", "stopped"})
@@ -135,11 +131,11 @@ _AUTOMATIC_SOURCES = frozenset({"system", "scheduled_job", "external_service"})
 
 
 def _collection_method(content: Mapping[str, Any]) -> str | None:
-    inv = _dict(content.get("invoice"))
+    inv = as_dict(content.get("invoice"))
     if inv.get("dunning_status") or inv.get("dunning_attempts") or inv.get("next_retry_at"):
         return "charge_automatically"
     for key in ("subscription", "customer"):
-        auto = _dict(content.get(key)).get("auto_collection")
+        auto = as_dict(content.get(key)).get("auto_collection")
         if auto == "on":
             return "charge_automatically"
         if auto == "off":
@@ -151,8 +147,8 @@ def invoice_snapshot(
     inv: Mapping[str, Any], observed_at: int, collection_method: str | None = None
 ) -> InvoiceSnapshot:
     """A Chargebee invoice (webhook content or API read) as an invoice fact."""
-    raw = _str(inv.get("status")) or "pending"
-    dunning = _str(inv.get("dunning_status"))
+    raw = as_str(inv.get("status")) or "pending"
+    dunning = as_str(inv.get("dunning_status"))
     if raw == "not_paid":
         status = "uncollectible" if dunning in _GAVE_UP else "open"
     else:
@@ -161,46 +157,46 @@ def invoice_snapshot(
         collection_method = "charge_automatically"
     # Closure times the derivation needs; Chargebee names only paid_at and voided_at, so the
     # version time of the snapshot stands in for the others.
-    changed = _int(inv.get("updated_at")) or observed_at
-    paid_at = _int(inv.get("paid_at")) or (changed if status == "paid" else None)
-    write_off = _int(inv.get("write_off_amount")) or 0
+    changed = as_epoch(inv.get("updated_at")) or observed_at
+    paid_at = as_epoch(inv.get("paid_at")) or (changed if status == "paid" else None)
+    write_off = as_int(inv.get("write_off_amount")) or 0
     return InvoiceSnapshot(
         invoice_id=inv["id"],
         observed_at=observed_at,
         status=status,
         collection_method=collection_method,
-        currency=_currency(inv.get("currency_code")),
-        total=_int(inv.get("total")),
-        amount_paid=_int(inv.get("amount_paid")),
-        amount_remaining=_int(inv.get("amount_due")),  # Chargebee's amount_due = still owed
-        due_date=_int(inv.get("due_date")),
-        created=_int(inv.get("date")),
+        currency=as_currency(inv.get("currency_code")),
+        total=as_int(inv.get("total")),
+        amount_paid=as_int(inv.get("amount_paid")),
+        amount_remaining=as_int(inv.get("amount_due")),  # Chargebee's amount_due = still owed
+        due_date=as_epoch(inv.get("due_date")),
+        created=as_epoch(inv.get("date")),
         attempt_count=len(inv.get("dunning_attempts") or ()),
-        next_payment_attempt=_int(inv.get("next_retry_at")),
+        next_payment_attempt=as_epoch(inv.get("next_retry_at")),
         billing_reason="subscription_cycle" if inv.get("recurring") else None,
-        subscription_id=_str(inv.get("subscription_id")),
+        subscription_id=as_str(inv.get("subscription_id")),
         paid_at=paid_at,
-        voided_at=_int(inv.get("voided_at")) or (changed if status == "void" else None),
+        voided_at=as_epoch(inv.get("voided_at")) or (changed if status == "void" else None),
         marked_uncollectible_at=changed if status == "uncollectible" else None,
-        resource_version=_int(inv.get("resource_version")),
+        resource_version=as_int(inv.get("resource_version")),
         written_off=write_off > 0,
     )
 
 
 def subscription_snapshot(sub: Mapping[str, Any], observed_at: int) -> SubscriptionSnapshot:
-    status = _SUBSCRIPTION_STATUS.get(_str(sub.get("status")) or "", "active")
-    reason = _str(sub.get("cancel_reason"))
+    status = _SUBSCRIPTION_STATUS.get(as_str(sub.get("status")) or "", "active")
+    reason = as_str(sub.get("cancel_reason"))
     auto = sub.get("auto_collection")
     return SubscriptionSnapshot(
         subscription_id=sub["id"],
         observed_at=observed_at,
         status=status,
         collection_method={"on": "charge_automatically", "off": "send_invoice"}.get(auto),
-        canceled_at=_int(sub.get("cancelled_at")),
-        ended_at=_int(sub.get("cancelled_at")) if status == "canceled" else None,
+        canceled_at=as_epoch(sub.get("cancelled_at")),
+        ended_at=as_epoch(sub.get("cancelled_at")) if status == "canceled" else None,
         cancellation_reason=_NON_PAYMENT if reason == "not_paid" else reason,
-        resource_version=_int(sub.get("resource_version")),
-        renews_at=_int(sub.get("next_billing_at")) or _int(sub.get("current_term_end")),
+        resource_version=as_int(sub.get("resource_version")),
+        renews_at=as_epoch(sub.get("next_billing_at")) or as_epoch(sub.get("current_term_end")),
     )
 
 
@@ -208,29 +204,29 @@ def payment_failure(
     txn: Mapping[str, Any], observed_at: int, invoice_id: str | None, source: str
 ) -> PaymentFailure:
     """A failed Chargebee transaction as a failure fact (keyed by the transaction)."""
-    detail = _dict(txn.get("error_detail"))
+    detail = as_dict(txn.get("error_detail"))
     if invoice_id is None:
-        linked = [_dict(x) for x in txn.get("linked_invoices") or ()]
-        invoice_id = next((_str(x.get("invoice_id")) for x in linked if x.get("invoice_id")), None)
+        linked = [as_dict(x) for x in txn.get("linked_invoices") or ()]
+        invoice_id = next((as_str(x.get("invoice_id")) for x in linked if x.get("invoice_id")), None)
     return PaymentFailure(
         key=f"txn:{txn['id']}",
-        at=_int(txn.get("date")) or observed_at,
+        at=as_epoch(txn.get("date")) or observed_at,
         invoice_id=invoice_id,
-        charge_id=_str(txn.get("id_at_gateway")),
-        decline_code=_str(detail.get("decline_code")),
-        failure_code=_str(txn.get("error_code")) or _str(detail.get("error_code")),
-        advice_code=_str(detail.get("processor_advice_code")),
+        charge_id=as_str(txn.get("id_at_gateway")),
+        decline_code=as_str(detail.get("decline_code")),
+        failure_code=as_str(txn.get("error_code")) or as_str(detail.get("error_code")),
+        advice_code=as_str(detail.get("processor_advice_code")),
         action_required=txn.get("status") == "needs_attention",
-        amount=_int(txn.get("amount")),
-        currency=_currency(txn.get("currency_code")),
+        amount=as_int(txn.get("amount")),
+        currency=as_currency(txn.get("currency_code")),
         sources=frozenset({source}),
     )
 
 
 def _profile(customer: Mapping[str, Any], observed_at: int) -> ProfileSnapshot | None:
-    email = _str(customer.get("email"))
-    person = " ".join(x for x in (customer.get("first_name"), customer.get("last_name")) if _str(x))
-    name = _str(customer.get("company")) or _str(person)
+    email = as_str(customer.get("email"))
+    person = " ".join(x for x in (customer.get("first_name"), customer.get("last_name")) if as_str(x))
+    name = as_str(customer.get("company")) or as_str(person)
     if not (email or name):
         return None
     return ProfileSnapshot(observed_at, email, name, source="customer")
@@ -246,26 +242,26 @@ def card_snapshot(
 ) -> CardSnapshot | None:
     """A Chargebee card (or the card of a payment source) as a card fact."""
     # A payment_source wraps its card; the legacy card resource is flat.
-    inner = _dict(card.get("card")) if card.get("object") == "payment_source" else card
+    inner = as_dict(card.get("card")) if card.get("object") == "payment_source" else card
     card_id = (
-        _str(card.get("id")) if card.get("object") == "payment_source" else None
-    ) or _str(card.get("payment_source_id"))
+        as_str(card.get("id")) if card.get("object") == "payment_source" else None
+    ) or as_str(card.get("payment_source_id"))
     if card_id is None:
-        customer = _str(card.get("customer_id"))
+        customer = as_str(card.get("customer_id"))
         if customer is None:
             return None
         card_id = f"card:{customer}"  # a legacy single card of the customer
     return CardSnapshot(
         card_id=card_id,
         observed_at=observed_at,
-        exp_month=_int(inner.get("expiry_month")),
-        exp_year=_int(inner.get("expiry_year")),
-        status=status or _str(card.get("status")) or "valid",
+        exp_month=as_int_between(inner.get("expiry_month"), 1, 12),
+        exp_year=as_int_between(inner.get("expiry_year"), 1970, 2099),
+        status=status or as_str(card.get("status")) or "valid",
         is_default=primary_id is None or primary_id == card_id,
-        last4=_str(inner.get("last4")),
-        brand=_str(inner.get("brand")) or _str(inner.get("card_type")),
+        last4=as_str(inner.get("last4")),
+        brand=as_str(inner.get("brand")) or as_str(inner.get("card_type")),
         auto_updated_at=observed_at if auto_updated else None,
-        resource_version=_int(card.get("resource_version")),
+        resource_version=as_int(card.get("resource_version")),
     )
 
 
@@ -317,51 +313,51 @@ _CARD_STATUS_BY_EVENT = {
 def facts_from_chargebee_event(event: Mapping[str, Any]) -> ChargebeeEventFacts:
     """The facts one (parsed) Chargebee event tells about one customer."""
     etype = event.get("event_type", "")
-    content = _dict(event.get("content"))
+    content = as_dict(event.get("content"))
     customer_id = event_customer_id(event)
     if etype not in HANDLED_EVENT_TYPES:
         return ChargebeeEventFacts(customer_id, handled=False)
     at = event["occurred_at"]
-    customer = _dict(content.get("customer"))
+    customer = as_dict(content.get("customer"))
 
     if etype == "customer_deleted":
         # No personal data is passed on for a deleted customer: it is about to be erased.
         return ChargebeeEventFacts(customer_id, [CustomerDeleted(at=at)])
 
     facts: list[Fact] = []
-    inv = _dict(content.get("invoice"))
-    if _str(inv.get("id")) and etype != "invoice_deleted":
+    inv = as_dict(content.get("invoice"))
+    if as_str(inv.get("id")) and etype != "invoice_deleted":
         facts.append(invoice_snapshot(inv, at, _collection_method(content)))
-    sub = _dict(content.get("subscription"))
-    if _str(sub.get("id")):
+    sub = as_dict(content.get("subscription"))
+    if as_str(sub.get("id")):
         facts.append(subscription_snapshot(sub, at))
-    txn = _dict(content.get("transaction"))
+    txn = as_dict(content.get("transaction"))
     if etype == "payment_failed":
-        if _str(txn.get("id")):
-            facts.append(payment_failure(txn, at, _str(inv.get("id")), etype))
-        elif _str(inv.get("id")):
+        if as_str(txn.get("id")):
+            facts.append(payment_failure(txn, at, as_str(inv.get("id")), etype))
+        elif as_str(inv.get("id")):
             facts.append(
                 PaymentFailure(
                     key=f"evt:{event['id']}",
                     at=at,
                     invoice_id=inv["id"],
-                    amount=_int(inv.get("amount_due")),
-                    currency=_currency(inv.get("currency_code")),
+                    amount=as_int(inv.get("amount_due")),
+                    currency=as_currency(inv.get("currency_code")),
                     sources=frozenset({etype}),
                 )
             )
-    if etype == "payment_refunded" and _str(txn.get("id")):
+    if etype == "payment_refunded" and as_str(txn.get("id")):
         facts.append(
             RefundSnapshot(
-                charge_id=_str(txn.get("reference_transaction_id"))
-                or _str(txn.get("refunded_txn_id"))
+                charge_id=as_str(txn.get("reference_transaction_id"))
+                or as_str(txn.get("refunded_txn_id"))
                 or txn["id"],
                 observed_at=at,
-                amount_refunded=_int(txn.get("amount")) or 0,
-                currency=_currency(txn.get("currency_code")),
+                amount_refunded=as_int(txn.get("amount")) or 0,
+                currency=as_currency(txn.get("currency_code")),
             )
         )
-    card_obj = _dict(content.get("payment_source")) or _dict(content.get("card"))
+    card_obj = as_dict(content.get("payment_source")) or as_dict(content.get("card"))
     if card_obj:
         moved = etype in ("card_updated", "payment_source_updated") and (
             event.get("source") in _AUTOMATIC_SOURCES
@@ -370,7 +366,7 @@ def facts_from_chargebee_event(event: Mapping[str, Any]) -> ChargebeeEventFacts:
             card_obj,
             at,
             status=_CARD_STATUS_BY_EVENT.get(etype),
-            primary_id=_str(customer.get("primary_payment_source_id")),
+            primary_id=as_str(customer.get("primary_payment_source_id")),
             auto_updated=moved,
         )
         if snap is not None:

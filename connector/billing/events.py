@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,3 +61,45 @@ def _bounded_int(digits: str) -> int:
     if len(digits.lstrip("-")) > _MAX_DIGITS:
         raise ValueError("integer out of range")
     return int(digits)
+
+
+# ---------------------------------------------------------------------------------------------
+# Field readers shared by the provider parsers: a value of the wrong type or out of any sane
+# range reads as absent, so one odd field never makes an acknowledged event unappliable.
+
+# Epoch seconds before 2100-01-01: what every date computation downstream can represent.
+MAX_EPOCH = 4_102_444_800
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_int(value: Any) -> int | None:
+    return value if is_int(value) else None
+
+
+def is_epoch(value: Any) -> bool:
+    return is_int(value) and 0 <= value < MAX_EPOCH
+
+
+def as_epoch(value: Any) -> int | None:
+    """A timestamp in epoch seconds, or None when it is not one a calendar can hold."""
+    return value if is_epoch(value) else None
+
+
+def as_int_between(value: Any, low: int, high: int) -> int | None:
+    return value if is_int(value) and low <= value <= high else None
+
+
+def as_str(value: Any) -> str | None:
+    """Text with something in it; blank text is absent (a customer id of "  " is no id)."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def as_dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_currency(value: Any) -> str | None:
+    return value.upper() if isinstance(value, str) and value else None

@@ -19,7 +19,18 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connector.billing.events import EventFacts, MalformedEvent, load_json_object
+from connector.billing.events import (
+    EventFacts,
+    MalformedEvent,
+    as_currency,
+    as_dict,
+    as_epoch,
+    as_int,
+    as_int_between,
+    as_str,
+    is_epoch,
+    load_json_object,
+)
 from connector.domain.billing_facts import (
     CardSnapshot,
     CustomerDeleted,
@@ -58,8 +69,8 @@ def parse_stripe_event(payload: bytes) -> dict[str, Any]:
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise MalformedEvent("event has no data.object")
-    if not _is_int(event.get("created")):
-        raise MalformedEvent("event has no integer created time")
+    if not is_epoch(event.get("created")):
+        raise MalformedEvent("event has no created time in epoch seconds (before 2100)")
     if not isinstance(event.get("livemode"), bool):
         raise MalformedEvent("event has no livemode flag")
     return event
@@ -69,88 +80,73 @@ def parse_stripe_event(payload: bytes) -> dict[str, Any]:
 # Field helpers.
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
-
-def _int(value: Any) -> int | None:
-    return value if _is_int(value) else None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _id(value: Any) -> str | None:
     """An id from a field that may be a string or an expanded object."""
     if isinstance(value, dict):
-        return _str(value.get("id"))
-    return _str(value)
+        return as_str(value.get("id"))
+    return as_str(value)
 
 
-def _currency(value: Any) -> str | None:
-    return value.upper() if isinstance(value, str) and value else None
-
-
-def _dict(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _invoice_subscription(inv: Mapping[str, Any]) -> str | None:
     # basil+: parent.subscription_details.subscription; before: invoice.subscription.
-    sub = _id(_dict(_dict(inv.get("parent")).get("subscription_details")).get("subscription"))
+    sub = _id(as_dict(as_dict(inv.get("parent")).get("subscription_details")).get("subscription"))
     if sub is None:
         sub = _id(inv.get("subscription"))
     if sub is None:
-        for line in _dict(inv.get("lines")).get("data") or ():
-            details = _dict(_dict(_dict(line).get("parent")).get("subscription_item_details"))
-            sub = _id(details.get("subscription")) or _id(_dict(line).get("subscription"))
+        for line in as_dict(inv.get("lines")).get("data") or ():
+            details = as_dict(as_dict(as_dict(line).get("parent")).get("subscription_item_details"))
+            sub = _id(details.get("subscription")) or _id(as_dict(line).get("subscription"))
             if sub:
                 break
     return sub
 
 
 def _invoice_snapshot(inv: Mapping[str, Any], observed_at: int) -> InvoiceSnapshot:
-    transitions = _dict(inv.get("status_transitions"))
+    transitions = as_dict(inv.get("status_transitions"))
     return InvoiceSnapshot(
         invoice_id=inv["id"],
         observed_at=observed_at,
-        status=_str(inv.get("status")) or "draft",
-        collection_method=_str(inv.get("collection_method")),
-        currency=_currency(inv.get("currency")),
-        total=_int(inv.get("total")),
-        amount_due=_int(inv.get("amount_due")),
-        amount_paid=_int(inv.get("amount_paid")),
-        amount_remaining=_int(inv.get("amount_remaining")),
-        due_date=_int(inv.get("due_date")),
-        created=_int(inv.get("created")),
-        attempt_count=_int(inv.get("attempt_count")) or 0,
-        next_payment_attempt=_int(inv.get("next_payment_attempt")),
-        billing_reason=_str(inv.get("billing_reason")),
+        status=as_str(inv.get("status")) or "draft",
+        collection_method=as_str(inv.get("collection_method")),
+        currency=as_currency(inv.get("currency")),
+        total=as_int(inv.get("total")),
+        amount_due=as_int(inv.get("amount_due")),
+        amount_paid=as_int(inv.get("amount_paid")),
+        amount_remaining=as_int(inv.get("amount_remaining")),
+        due_date=as_epoch(inv.get("due_date")),
+        created=as_epoch(inv.get("created")),
+        attempt_count=as_int(inv.get("attempt_count")) or 0,
+        next_payment_attempt=as_epoch(inv.get("next_payment_attempt")),
+        billing_reason=as_str(inv.get("billing_reason")),
         subscription_id=_invoice_subscription(inv),
-        paid_at=_int(transitions.get("paid_at")),
-        voided_at=_int(transitions.get("voided_at")),
-        marked_uncollectible_at=_int(transitions.get("marked_uncollectible_at")),
+        paid_at=as_epoch(transitions.get("paid_at")),
+        voided_at=as_epoch(transitions.get("voided_at")),
+        marked_uncollectible_at=as_epoch(transitions.get("marked_uncollectible_at")),
     )
 
 
 def _codes_from_error(err: Mapping[str, Any]) -> dict[str, str | None]:
     # PaymentIntent.last_payment_error: code (e.g. card_declined), decline_code, advice_code.
     return {
-        "decline_code": _str(err.get("decline_code")),
-        "failure_code": _str(err.get("code")),
-        "advice_code": _str(err.get("advice_code")),
+        "decline_code": as_str(err.get("decline_code")),
+        "failure_code": as_str(err.get("code")),
+        "advice_code": as_str(err.get("advice_code")),
     }
 
 
 def _codes_from_charge(charge: Mapping[str, Any]) -> dict[str, str | None]:
     # A Charge has no decline_code field: the issuer's decline code (or Radar's reason, e.g.
     # highest_risk_level) is outcome.reason; failure_code is the generic code.
-    outcome = _dict(charge.get("outcome"))
+    outcome = as_dict(charge.get("outcome"))
     return {
-        "decline_code": _str(outcome.get("reason")),
-        "failure_code": _str(charge.get("failure_code")),
-        "advice_code": _str(outcome.get("advice_code")),
+        "decline_code": as_str(outcome.get("reason")),
+        "failure_code": as_str(charge.get("failure_code")),
+        "advice_code": as_str(outcome.get("advice_code")),
     }
 
 
@@ -162,7 +158,7 @@ def _invoice_event(event: Mapping[str, Any], inv: Mapping[str, Any]) -> StripeEv
     customer = _id(inv.get("customer"))
     created = event["created"]
     facts: list[Fact] = [_invoice_snapshot(inv, created)]
-    email, name = _str(inv.get("customer_email")), _str(inv.get("customer_name"))
+    email, name = as_str(inv.get("customer_email")), as_str(inv.get("customer_name"))
     if email or name:
         facts.append(ProfileSnapshot(created, email, name, source="invoice"))
     if event["type"] in ("invoice.payment_failed", "invoice.payment_action_required"):
@@ -177,7 +173,7 @@ def _invoice_failure(event: Mapping[str, Any], inv: Mapping[str, Any]) -> Paymen
     intent = inv.get("payment_intent")
     codes: dict[str, str | None] = {}
     if isinstance(intent, dict):
-        codes = _codes_from_error(_dict(intent.get("last_payment_error")))
+        codes = _codes_from_error(as_dict(intent.get("last_payment_error")))
     if isinstance(charge, dict) and not any(codes.values()):
         codes = _codes_from_charge(charge)
     return PaymentFailure(
@@ -187,8 +183,8 @@ def _invoice_failure(event: Mapping[str, Any], inv: Mapping[str, Any]) -> Paymen
         charge_id=charge_id,
         payment_intent_id=_id(intent),
         action_required=event["type"] == "invoice.payment_action_required",
-        amount=_int(inv.get("amount_remaining")),
-        currency=_currency(inv.get("currency")),
+        amount=as_int(inv.get("amount_remaining")),
+        currency=as_currency(inv.get("currency")),
         sources=frozenset({event["type"]}),
         **codes,
     )
@@ -197,12 +193,12 @@ def _invoice_failure(event: Mapping[str, Any], inv: Mapping[str, Any]) -> Paymen
 def _charge_failed(event: Mapping[str, Any], ch: Mapping[str, Any]) -> StripeEventFacts:
     failure = PaymentFailure(
         key=f"ch:{ch['id']}",
-        at=_int(ch.get("created")) or event["created"],
+        at=as_epoch(ch.get("created")) or event["created"],
         invoice_id=_id(ch.get("invoice")),  # pre-basil only
         charge_id=ch["id"],
         payment_intent_id=_id(ch.get("payment_intent")),
-        amount=_int(ch.get("amount")),
-        currency=_currency(ch.get("currency")),
+        amount=as_int(ch.get("amount")),
+        currency=as_currency(ch.get("currency")),
         sources=frozenset({"charge.failed"}),
         **_codes_from_charge(ch),
     )
@@ -210,7 +206,7 @@ def _charge_failed(event: Mapping[str, Any], ch: Mapping[str, Any]) -> StripeEve
 
 
 def _payment_intent_failed(event: Mapping[str, Any], pi: Mapping[str, Any]) -> StripeEventFacts:
-    err = _dict(pi.get("last_payment_error"))
+    err = as_dict(pi.get("last_payment_error"))
     charge_id = _id(err.get("charge")) or _id(pi.get("latest_charge"))
     failure = PaymentFailure(
         key=f"ch:{charge_id}" if charge_id else f"evt:{event['id']}",
@@ -218,8 +214,8 @@ def _payment_intent_failed(event: Mapping[str, Any], pi: Mapping[str, Any]) -> S
         invoice_id=_id(pi.get("invoice")),  # pre-basil only
         charge_id=charge_id,
         payment_intent_id=pi["id"],
-        amount=_int(pi.get("amount")),
-        currency=_currency(pi.get("currency")),
+        amount=as_int(pi.get("amount")),
+        currency=as_currency(pi.get("currency")),
         sources=frozenset({"payment_intent.payment_failed"}),
         **_codes_from_error(err),
     )
@@ -230,8 +226,8 @@ def _charge_refunded(event: Mapping[str, Any], ch: Mapping[str, Any]) -> StripeE
     refund = RefundSnapshot(
         charge_id=ch["id"],
         observed_at=event["created"],
-        amount_refunded=_int(ch.get("amount_refunded")) or 0,
-        currency=_currency(ch.get("currency")),
+        amount_refunded=as_int(ch.get("amount_refunded")) or 0,
+        currency=as_currency(ch.get("currency")),
     )
     return StripeEventFacts(_id(ch.get("customer")), [refund])
 
@@ -240,15 +236,15 @@ def _dispute(event: Mapping[str, Any], dp: Mapping[str, Any]) -> StripeEventFact
     snapshot = DisputeSnapshot(
         dispute_id=dp["id"],
         observed_at=event["created"],
-        status=_str(dp.get("status")) or "needs_response",
+        status=as_str(dp.get("status")) or "needs_response",
         charge_id=_id(dp.get("charge")),
-        amount=_int(dp.get("amount")),
-        currency=_currency(dp.get("currency")),
-        reason=_str(dp.get("reason")),
+        amount=as_int(dp.get("amount")),
+        currency=as_currency(dp.get("currency")),
+        reason=as_str(dp.get("reason")),
     )
     # A Dispute has no customer field; an expanded charge or payment intent would name it.
-    customer = _id(_dict(dp.get("charge")).get("customer")) or _id(
-        _dict(dp.get("payment_intent")).get("customer")
+    customer = _id(as_dict(dp.get("charge")).get("customer")) or _id(
+        as_dict(dp.get("payment_intent")).get("customer")
     )
     if customer:
         return StripeEventFacts(customer, [snapshot])
@@ -264,11 +260,11 @@ def _subscription(event: Mapping[str, Any], sub: Mapping[str, Any]) -> StripeEve
     snapshot = SubscriptionSnapshot(
         subscription_id=sub["id"],
         observed_at=event["created"],
-        status=_str(sub.get("status")) or "active",
-        collection_method=_str(sub.get("collection_method")),
-        canceled_at=_int(sub.get("canceled_at")),
-        ended_at=_int(sub.get("ended_at")),
-        cancellation_reason=_str(_dict(sub.get("cancellation_details")).get("reason")),
+        status=as_str(sub.get("status")) or "active",
+        collection_method=as_str(sub.get("collection_method")),
+        canceled_at=as_epoch(sub.get("canceled_at")),
+        ended_at=as_epoch(sub.get("ended_at")),
+        cancellation_reason=as_str(as_dict(sub.get("cancellation_details")).get("reason")),
         renews_at=_period_end(sub),
     )
     return StripeEventFacts(_id(sub.get("customer")), [snapshot])
@@ -276,27 +272,27 @@ def _subscription(event: Mapping[str, Any], sub: Mapping[str, Any]) -> StripeEve
 
 def _period_end(sub: Mapping[str, Any]) -> int | None:
     # basil+: the period lives on the items (reference/billing.md §1.2); before: on the subscription.
-    ends = [_int(_dict(i).get("current_period_end")) for i in _dict(sub.get("items")).get("data") or ()]
+    ends = [as_epoch(as_dict(i).get("current_period_end")) for i in as_dict(sub.get("items")).get("data") or ()]
     ends = [e for e in ends if e]
-    return min(ends) if ends else _int(sub.get("current_period_end"))
+    return min(ends) if ends else as_epoch(sub.get("current_period_end"))
 
 
 def _card(event: Mapping[str, Any], obj: Mapping[str, Any], *, status: str = "valid",
           auto_updated: bool = False) -> CardSnapshot | None:
     """A PaymentMethod or Source (card inside `card`) or a legacy Card (flat) as a card fact."""
     nested = obj.get("object") in ("payment_method", "source")
-    card = _dict(obj.get("card")) if nested else obj
+    card = as_dict(obj.get("card")) if nested else obj
     if (nested and obj.get("type") != "card") or obj.get("object") not in ("payment_method",
                                                                           "source", "card"):
         return None
     return CardSnapshot(
         card_id=obj["id"],
         observed_at=event["created"],
-        exp_month=_int(card.get("exp_month")),
-        exp_year=_int(card.get("exp_year")),
+        exp_month=as_int_between(card.get("exp_month"), 1, 12),
+        exp_year=as_int_between(card.get("exp_year"), 1970, 2099),
         status=status,
-        last4=_str(card.get("last4")),
-        brand=_str(card.get("brand")),
+        last4=as_str(card.get("last4")),
+        brand=as_str(card.get("brand")),
         auto_updated_at=event["created"] if auto_updated else None,
     )
 
@@ -307,7 +303,7 @@ def _payment_method(event: Mapping[str, Any], pm: Mapping[str, Any]) -> StripeEv
     etype = event["type"]
     snap = _card(event, pm, status="removed" if etype == "payment_method.detached" else "valid",
                  auto_updated=etype == "payment_method.automatically_updated")
-    customer = _id(pm.get("customer")) or _id(_dict(_dict(event.get("data")).get(
+    customer = _id(pm.get("customer")) or _id(as_dict(as_dict(event.get("data")).get(
         "previous_attributes")).get("customer"))
     return StripeEventFacts(customer, [snap] if snap else [])
 
@@ -319,7 +315,7 @@ def _source_expiring(event: Mapping[str, Any], src: Mapping[str, Any]) -> Stripe
 
 
 def _customer(event: Mapping[str, Any], cus: Mapping[str, Any]) -> StripeEventFacts:
-    email, name = _str(cus.get("email")), _str(cus.get("name"))
+    email, name = as_str(cus.get("email")), as_str(cus.get("name"))
     snapshot = ProfileSnapshot(event["created"], email, name, source="customer")
     facts: list[Fact] = [snapshot]
     card = _default_card(event, cus)
@@ -335,9 +331,9 @@ def _default_card(event: Mapping[str, Any], cus: Mapping[str, Any]) -> CardSnaps
     Invoices charge `invoice_settings.default_payment_method` first and fall back to the legacy
     `default_source`, so the card fact follows the same order.
     """
-    for candidate in (_dict(_dict(cus.get("invoice_settings")).get("default_payment_method")),
-                      _dict(cus.get("default_source"))):
-        if _str(candidate.get("id")):
+    for candidate in (as_dict(as_dict(cus.get("invoice_settings")).get("default_payment_method")),
+                      as_dict(cus.get("default_source"))):
+        if as_str(candidate.get("id")):
             return _card(event, candidate)
     return None
 
@@ -402,10 +398,10 @@ HANDLED_EVENT_TYPES: frozenset[str] = frozenset(HANDLERS)
 def facts_from_stripe_event(event: Mapping[str, Any]) -> StripeEventFacts:
     """The facts one (parsed) Stripe event tells about one customer."""
     handler = HANDLERS.get(event.get("type", ""))
-    obj = _dict(_dict(event.get("data")).get("object"))
+    obj = as_dict(as_dict(event.get("data")).get("object"))
     if handler is None:
         return StripeEventFacts(_id(obj.get("customer")), handled=False)
-    if not _str(obj.get("id")):
+    if not as_str(obj.get("id")):
         # Not raised: the shell applies stored events later, and an event that can never be
         # applied must be recorded as ignored, not retried forever.
         return StripeEventFacts(
@@ -436,7 +432,7 @@ def facts_from_stripe_object(obj: Mapping[str, Any], *, observed_at: int) -> Str
     if kind == "charge":
         if obj.get("status") == "failed":
             event_type = "charge.failed"
-        elif (_int(obj.get("amount_refunded")) or 0) > 0:
+        elif (as_int(obj.get("amount_refunded")) or 0) > 0:
             event_type = "charge.refunded"
         else:
             return StripeEventFacts(_id(obj.get("customer")), handled=False, note="charge needs no fact")

@@ -275,3 +275,13 @@ def test_chargebee_deliveries_are_counted_in_metrics(client, services, conn):
     assert post_chargebee(client, chargebee_event("payment_failed"), authorization="Basic bm9wZTpub3Bl").status_code == 401
     assert count("received") == received + 1
     assert count("refused_401") == refused + 1
+
+
+@pytest.mark.parametrize("occurred_at", [10**17, -5])
+def test_an_occurred_at_no_calendar_can_hold_is_refused_and_not_stored(client, services, conn, occurred_at):
+    event = chargebee_event("payment_failed")
+    event["occurred_at"] = occurred_at
+    resp = post_chargebee(client, event)
+    assert resp.status_code == 400
+    assert _events(services) == []
+

@@ -253,3 +253,30 @@ def test_drain_job_reapplies_events_left_pending(client, services, conn, monkeyp
     services.clock = lambda: FIXED_NOW + timedelta(minutes=2)
     jobs.drain_all(services)
     assert [e.status for e in _events(services)] == ["applied"]
+
+
+@pytest.mark.parametrize("created", [10**17, -1, 253402300800])
+def test_an_event_time_no_calendar_can_hold_is_refused_and_not_stored(client, services, conn, created):
+    # Acknowledged before, it then failed to apply for ever (or broke the customer's card).
+    resp = post_stripe(client, stripe_event("invoice.payment_failed", created=created))
+    assert resp.status_code == 400
+    assert "created time" in resp.get_data(as_text=True)
+    assert _events(services) == []
+
+
+def test_an_out_of_range_time_inside_the_object_reads_as_absent(client, services, conn):
+    event = stripe_event("invoice.payment_failed", object__next_payment_attempt=10**17,
+                         object__due_date=253402300800)
+    assert post_stripe(client, event).status_code == 200
+    (stored,) = _events(services)
+    assert stored.status == "applied"
+    row = _customer(services, "cus_Rk4hJ2x9WcN7Qa")
+    assert row.desired["payment_status"] == "past_due"
+    assert row.desired["next_payment_retry_date"] == ""
+
+
+def test_a_blank_customer_id_makes_no_customer(client, services, conn):
+    assert post_stripe(client, stripe_event("invoice.payment_failed", object__customer="   ")).status_code == 200
+    with session_scope(services.engine) as s:
+        assert s.exec(select(CustomerBilling)).all() == []
+
