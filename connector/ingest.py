@@ -175,8 +175,14 @@ def receive_chargebee_webhook(services: Services, token: str, payload: bytes,
     return WebhookResult(200, {"status": "received"})
 
 
+# A failing apply is retried with every drain (about a minute apart): a busy database or a deploy
+# clears within these; an event that still fails holds a problem retrying will not fix.
+MAX_APPLY_ATTEMPTS = 5
+
+
 def apply_stored_event(services: Services, event_row_id: int) -> None:
-    """Fold one stored event into its customer's state. Failures leave it pending, logged."""
+    """Fold one stored event into its customer's state. A failure leaves it pending, logged and
+    counted; after MAX_APPLY_ATTEMPTS it is `failed`, kept for a person (and reconcile) to see."""
     now = services.clock()
     try:
         with session_scope(services.engine) as session:
@@ -184,8 +190,26 @@ def apply_stored_event(services: Services, event_row_id: int) -> None:
             if event_row is None or event_row.status != "pending":
                 return
             _apply(session, services, event_row, now)
-    except Exception:
+    except Exception as exc:
         log.exception("webhook.apply_failed event_row=%s", event_row_id)
+        _count_failed_apply(services, event_row_id, exc, now)
+
+
+def _count_failed_apply(services: Services, event_row_id: int, exc: Exception, now: datetime) -> None:
+    try:
+        with session_scope(services.engine) as session:
+            event_row = session.get(BillingEvent, event_row_id)
+            if event_row is None or event_row.status != "pending":
+                return
+            event_row.apply_attempts += 1
+            event_row.error = f"apply failed: {type(exc).__name__}"[:200]
+            if event_row.apply_attempts >= MAX_APPLY_ATTEMPTS:
+                event_row.status, event_row.processed_at = "failed", now
+                log.error("webhook.apply_gave_up event_row=%s attempts=%s error=%s", event_row_id,
+                          event_row.apply_attempts, type(exc).__name__)
+            session.add(event_row)
+    except Exception:
+        log.exception("webhook.apply_failure_not_counted event_row=%s", event_row_id)
 
 
 def _apply(session: Session, services: Services, event_row: BillingEvent, now: datetime) -> None:
@@ -235,7 +259,8 @@ def apply_pending_events(services: Services, limit: int = 500, *, min_age: timed
     with session_scope(services.engine) as session:
         ids = list(session.exec(select(BillingEvent.id).where(
             BillingEvent.status == "pending", BillingEvent.received_at <= cutoff)
-            .order_by(BillingEvent.id).limit(limit)))
+            # Events that never failed first: a pile of failing ones never starves the others.
+            .order_by(BillingEvent.apply_attempts, BillingEvent.id).limit(limit)))
     for event_id in ids:
         apply_stored_event(services, event_id)
     return len(ids)

@@ -94,6 +94,9 @@ class BillingEvent(SQLModel, table=True):
     error: str = ""
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
+    # Failed applies so far; after connector.ingest.MAX_APPLY_ATTEMPTS the event is `failed`
+    # (kept, counted in sync health) instead of being retried for ever ahead of everyone else's.
+    apply_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class CustomerBilling(SQLModel, table=True):

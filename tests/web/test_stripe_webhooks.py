@@ -184,6 +184,43 @@ def test_webhook_and_payment_tokens_never_reach_the_log(client, services, conn, 
     assert "/webhooks/stripe/[redacted]" in caplog.text
 
 
+def test_an_event_that_keeps_failing_ends_failed_and_never_starves_the_others(client, services, conn,
+                                                                               monkeypatch, caplog):
+    import connector.ingest as ingest
+
+    real = ingest.refresh_customer
+
+    def broken_for_one(session, installation, row, **kw):
+        if row.customer_id == "cus_Broken":
+            raise RuntimeError("this customer's data breaks the apply")
+        return real(session, installation, row, **kw)
+
+    monkeypatch.setattr(ingest, "refresh_customer", broken_for_one)
+    for n in range(3):
+        event = stripe_event("invoice.payment_failed", id=f"evt_broken_{n}", object__id=f"in_b{n}",
+                             object__customer="cus_Broken")
+        assert post_stripe(client, event).status_code == 200
+    # A healthy event left pending (say, the process died before applying it).
+    monkeypatch.setattr(ingest, "apply_stored_event", lambda *_a: None)
+    assert post_stripe(client, stripe_event("invoice.payment_failed")).status_code == 200
+    monkeypatch.undo()
+    monkeypatch.setattr(ingest, "refresh_customer", broken_for_one)
+
+    # Taking two at a time, the healthy one still comes first: it never failed.
+    ingest.apply_pending_events(services, limit=2)
+    assert _customer(services, "cus_Rk4hJ2x9WcN7Qa").payment_status == "past_due"
+
+    for _ in range(ingest.MAX_APPLY_ATTEMPTS):
+        ingest.apply_pending_events(services)
+    broken = [e for e in _events(services) if e.customer_id == "cus_Broken"]
+    assert {e.status for e in broken} == {"failed"}
+    assert {e.apply_attempts for e in broken} == {ingest.MAX_APPLY_ATTEMPTS}
+    assert broken[0].error == "apply failed: RuntimeError"
+    assert json.loads(broken[0].payload)["id"].startswith("evt_broken_")  # kept, not lost
+    assert "webhook.apply_gave_up" in caplog.text
+    assert ingest.apply_pending_events(services) == 0
+
+
 def test_an_unexpected_error_is_logged_without_the_token(client, services, conn, caplog, monkeypatch):
     import connector.views.webhooks as views
 
