@@ -109,7 +109,15 @@ def _hubspot_request() -> tuple[Installation, CustomerBilling | None, str, CardV
     if "portalId" in body and str(body["portalId"]) != portals[0]:
         log.warning("card.hubspot.refused reason=portal_mismatch portal=%s", portals[0])
         abort(403, "The portal in the request body is not the portal that signed it.")
-    viewer = CardViewer("hubspot", request.args.get("userId", ""), request.args.get("userEmail", ""))
+    if signed.uri_form == "with_query":
+        viewer = CardViewer("hubspot", request.args.get("userId", ""), request.args.get("userEmail", ""))
+    else:
+        # The signature left the query out, so portalId and the viewer there prove nothing: a
+        # captured request could be replayed with another portal's id. Trust the signed body.
+        if "portalId" not in body:
+            log.warning("card.hubspot.refused reason=portal_not_signed portal=%s", portals[0])
+            abort(403, "The request's portal is not covered by its signature.")
+        viewer = CardViewer("hubspot", str(body.get("userId") or ""), str(body.get("userEmail") or ""))
     with session_scope(services.engine) as s:
         installation = find_installation(s, "hubspot", portals[0])
         if installation is None:

@@ -67,9 +67,31 @@ def test_signed_request_gets_the_past_due_story(client, hubspot_past_due):
 
 def test_a_signature_over_the_url_without_the_query_is_accepted_too(client, hubspot_past_due, caplog):
     caplog.set_level(logging.INFO, logger="connector.views.cards")
-    resp = hubspot_fetch(client, STORY, {"objectId": COMPANY_ID}, sign_query=False)
+    resp = hubspot_fetch(client, STORY, {"objectId": COMPANY_ID, "portalId": 4242}, sign_query=False)
     assert resp.status_code == 200
     assert "uri_form=without_query" in caplog.text
+
+
+def test_without_a_signed_query_the_portal_must_be_in_the_signed_body(client, hubspot_past_due):
+    # The query (portalId, userEmail) is not covered then: the card sends both in the body too.
+    resp = hubspot_fetch(client, STORY, {"objectId": COMPANY_ID}, sign_query=False)
+    assert resp.status_code == 403
+
+
+def test_a_request_signed_without_its_query_cannot_be_replayed_for_another_portal(
+        client, services, hubspot_past_due, other_portal):
+    body = {"objectId": COMPANY_ID, "portalId": 4242, "userId": "77001", "userEmail": "agent@acme.example",
+            "confirm": True, "days": 30}
+    forged = hubspot_query(5151, email="mallory@evil.example")
+    resp = hubspot_fetch(client, "/cards/hubspot/actions/pause_playbook", body, query=forged, sign_query=False)
+    assert resp.status_code == 403
+    assert _audits(services) == []
+    # Replayed for its own portal with another viewer in the query: the signed body names who acted.
+    mallory = hubspot_query(4242, email="mallory@evil.example")
+    resp = hubspot_fetch(client, "/cards/hubspot/actions/pause_playbook", body, query=mallory, sign_query=False)
+    assert resp.status_code == 200
+    (audit,) = _audits(services)
+    assert audit.actor == "agent@acme.example"
 
 
 def test_a_company_that_is_not_synced_gets_not_synced_yet(client, hubspot_past_due):

@@ -4,5 +4,6 @@ import { hubspot } from "@hubspot/ui-extensions";
 import { PaymentStory } from "./PaymentStory.jsx";
 
 hubspot.extend(({ context }) => (
-  <PaymentStory objectId={context.crm.objectId} portalId={context.portal.id} />
+  <PaymentStory objectId={context.crm.objectId} portalId={context.portal.id}
+    userId={context.user.id} userEmail={context.user.email} />
 ));

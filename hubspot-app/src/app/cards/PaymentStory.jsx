@@ -1,6 +1,8 @@
 // One company's payment story, read from the connector through hubspot.fetch. HubSpot signs each
 // request (X-HubSpot-Signature-v3) and appends the viewer's portalId, userId and userEmail; the
-// connector checks that this portal owns the company before it answers.
+// connector checks that this portal owns the company before it answers. The body repeats portal
+// and viewer: HubSpot does not document whether its signature covers the query string, and the
+// body is signed either way.
 import React, { useCallback, useEffect, useState } from "react";
 import {
   Alert,
@@ -52,23 +54,23 @@ function orDash(value) {
   return value === null || value === undefined || value === "" ? "—" : String(value);
 }
 
-export function PaymentStory({ objectId, portalId }) {
+export function PaymentStory({ objectId, portalId, userId, userEmail }) {
   const [view, setView] = useState({ phase: "loading" });
   const [confirming, setConfirming] = useState(null);
   const [days, setDays] = useState(7);
   const [result, setResult] = useState(null);
-  const ids = { objectId: String(objectId), portalId };
+  const ids = { objectId: String(objectId), portalId, userId: String(userId ?? ""), userEmail: userEmail ?? "" };
 
   const load = useCallback(async () => {
     try {
-      const { ok, status, data } = await post(STORY_URL, { objectId: String(objectId), portalId });
+      const { ok, status, data } = await post(STORY_URL, ids);
       if (ok) setView({ phase: "story", story: data });
       else if (status === 404 && data.synced === false) setView({ phase: "not_synced", message: data.message });
       else setView({ phase: "error", message: data.message || `The connector answered ${status}.` });
     } catch (error) {
       setView({ phase: "error", message: "The connector could not be reached." });
     }
-  }, [objectId, portalId]);
+  }, [objectId, portalId, userId, userEmail]);
 
   useEffect(() => {
     load();

@@ -51,7 +51,7 @@ function renderCard(...answers) {
   const fetchSpy = vi.spyOn(hubspot, "fetch");
   for (const [status, body] of answers) fetchSpy.mockImplementationOnce(() => answer(status, body));
   const renderer = createRenderer("crm.record.tab");
-  renderer.render(<PaymentStory objectId={9001} portalId={4242} />);
+  renderer.render(<PaymentStory objectId={9001} portalId={4242} userId={7310021} userEmail="ana@brightsmile.example" />);
   return { ...renderer, fetchSpy };
 }
 
@@ -62,7 +62,7 @@ describe("PaymentStory", () => {
     const { fetchSpy, waitFor, findByTestId, findAll } = renderCard([200, STORY]);
     await waitFor(() => expect(findByTestId(StatisticsItem, "amount").props.number).toEqual("120.50 GBP"));
     expect(fetchSpy).toHaveBeenCalledWith(STORY_URL, {
-      method: "POST", timeout: 10000, body: { objectId: "9001", portalId: 4242 },
+      method: "POST", timeout: 10000, body: { objectId: "9001", portalId: 4242, userId: "7310021", userEmail: "ana@brightsmile.example" },
     });
     expect(findByTestId(StatisticsItem, "days").props.number).toEqual(277);
     expect(findByTestId(StatisticsItem, "attempts").props.number).toEqual(1);
@@ -102,7 +102,7 @@ describe("PaymentStory", () => {
     findByTestId(Button, "confirm-yes").trigger("onClick");
     await waitFor(() => expect(findByTestId(Alert, "result").text).toEqual("Playbook paused until 2026-12-10."));
     expect(fetchSpy).toHaveBeenNthCalledWith(2, actionUrl("pause_playbook"), {
-      method: "POST", timeout: 10000, body: { objectId: "9001", portalId: 4242, confirm: true, days: 7 },
+      method: "POST", timeout: 10000, body: { objectId: "9001", portalId: 4242, userId: "7310021", userEmail: "ana@brightsmile.example", confirm: true, days: 7 },
     });
     await waitFor(() => expect(findByTestId(Tag, "paused").text).toEqual("Playbook paused until 2026-12-10"));
     expect(maybeFindByTestId(Alert, "confirm")).toBeNull();
