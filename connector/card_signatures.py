@@ -35,6 +35,8 @@ _V3_ESCAPE = re.compile("|".join(_V3_DECODED), re.IGNORECASE)
 
 CANVAS_ALGORITHM = "HMACSHA256"
 
+_MILLIS = re.compile(r"[0-9]{1,15}")
+
 
 class SignatureRefused(Exception):
     """The request is not provably from the CRM vendor; `reason` is safe to log."""
@@ -89,7 +91,8 @@ def verify_hubspot_v3(
         raise SignatureRefused("no HubSpot client secret configured")
     if not signature or not timestamp:
         raise SignatureRefused("missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
-    if not timestamp.isdigit():
+    # ASCII digits only (str.isdigit() takes "²", which int() refuses), and few enough for int().
+    if not _MILLIS.fullmatch(timestamp):
         raise SignatureRefused("timestamp is not milliseconds since the epoch")
     sent_at_ms = int(timestamp)
     now_ms = int(now.timestamp() * 1000)
@@ -147,7 +150,7 @@ def verify_canvas_signed_request(signed_request: str, secret: str) -> dict[str, 
         raise SignatureRefused("signature does not match")
     try:
         envelope = json.loads(_b64decode(payload_b64))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise SignatureRefused("payload is not Base64 JSON") from None
     if not isinstance(envelope, dict):
         raise SignatureRefused("payload is not a JSON object")

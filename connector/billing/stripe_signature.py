@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 
 EXPECTED_SCHEME = "v1"
 DEFAULT_TOLERANCE_S = 300
+
+_UNIX_TIME = re.compile(r"[0-9]{1,12}")
 
 
 class SignatureError(ValueError):
@@ -48,7 +51,8 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
             signatures.append(value.strip())
     if timestamp is None:
         raise SignatureError("Stripe-Signature header has no timestamp (t=…)")
-    if not timestamp.isdigit():
+    # ASCII digits only (str.isdigit() takes "²", which int() refuses), and few enough for int().
+    if not _UNIX_TIME.fullmatch(timestamp):
         raise SignatureError("Stripe-Signature header has a timestamp that is not a unix time")
     if not signatures:
         raise SignatureError(f"Stripe-Signature header has no {EXPECTED_SCHEME} signature")

@@ -100,6 +100,9 @@ def test_custom_tolerance():
         ("v1=abc", "no timestamp"),
         ("t=abc,v1=abc", "not a unix time"),
         ("t=-5,v1=abc", "not a unix time"),
+        # str.isdigit() takes these; int() then raised and the webhook answered 500.
+        ("t=\u00b2,v1=abc", "not a unix time"),
+        ("t=" + "1" * 5000 + ",v1=abc", "not a unix time"),
         ("t=1700000000", "no v1 signature"),
         ("t=1700000000,v0=abc", "no v1 signature"),
         ("t=1700000000,v1=bad_signature", "no v1 signature matches"),

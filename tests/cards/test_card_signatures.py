@@ -9,6 +9,7 @@ tests/payloads/salesforce/canvas_signed_request_vector.txt.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -95,6 +96,8 @@ def test_either_uri_form_verifies_and_says_which(signed_uri, form):
         ({"signature": None}, "missing"),
         ({"timestamp": None}, "missing"),
         ({"timestamp": "12ab"}, "milliseconds"),
+        ({"timestamp": "\u00b2"}, "milliseconds"),  # isdigit() but not int(): was a 500
+        ({"timestamp": "1" * 5000}, "milliseconds"),
         ({"timestamp": str(int(TS) + 1)}, "does not match"),
         ({"secret": ""}, "no HubSpot client secret"),
     ],
@@ -147,6 +150,13 @@ def test_tampered_payload_is_refused():
 def test_malformed_signed_requests_are_refused(raw):
     with pytest.raises(SignatureRefused):
         verify_canvas_signed_request(raw, VECTOR_SECRET)
+
+
+def test_a_deeply_nested_signed_payload_is_refused_not_a_500():
+    payload = base64.b64encode(b"[" * 100_000 + b"]" * 100_000).decode()
+    sig = base64.b64encode(hmac.new(b"k", payload.encode(), "sha256").digest()).decode()
+    with pytest.raises(SignatureRefused, match="not Base64 JSON"):
+        verify_canvas_signed_request(f"{sig}.{payload}", "k")
 
 
 def test_an_envelope_naming_another_algorithm_is_refused():
