@@ -26,7 +26,14 @@ def create_app(
     if services is None:
         services = build_services(settings)
     app = Flask(__name__, static_folder="static", static_url_path="/static")
-    app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.is_test, MAX_CONTENT_LENGTH=1 << 20)
+    app.config.update(
+        SECRET_KEY=settings.secret_key, TESTING=settings.is_test, MAX_CONTENT_LENGTH=1 << 20,
+        # The admin session: never sent on cross-site subrequests (CSRF tokens guard the forms
+        # too), and over HTTPS only once the app is served on it. The OAuth return is a top-level
+        # GET, which Lax still carries.
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.mode == "production" and settings.public_base_url.startswith("https://"),
+    )
     _default_hooks(services)
     init_services(app, services)
 

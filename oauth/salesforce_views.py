@@ -86,7 +86,7 @@ def callback():  # noqa: ANN201
     error = request.args.get("error")
     if error:
         description = request.args.get("error_description") or error
-        log.warning("salesforce.callback.denied error=%s", error[:64])
+        log.warning("salesforce.callback.denied error=%r", error[:64])  # %r: no forged log lines
         if APP_NOT_INSTALLED.search(description):
             return _page(403, "Install the app in your Salesforce org first",
                          f"Salesforce answered: {description[:200]}. {INSTALL_STEPS}")

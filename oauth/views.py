@@ -53,7 +53,7 @@ def callback():  # noqa: ANN201
 
     error = request.args.get("error")
     if error:
-        log.warning("hubspot.callback.denied error=%s", error[:64])
+        log.warning("hubspot.callback.denied error=%r", error[:64])  # %r: no forged log lines
         detail = (request.args.get("error_description") or error)[:200]
         return _page(400, "HubSpot did not connect",
                      f"HubSpot answered: {detail}. Nothing was installed; you can start again.")

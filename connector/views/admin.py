@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import Blueprint, abort, jsonify, request
 from sqlalchemy import func
@@ -140,6 +140,9 @@ def _settings_json(inst: Installation) -> dict[str, Any]:
     }
 
 
+_NAMED_ZONES = frozenset(available_timezones()) - {"localtime", "Factory", "posixrules"}
+
+
 def _validate(inst: Installation, body: dict[str, Any]) -> dict[str, Any]:
     """The new stored settings, or abort(400) naming the bad value; nothing is changed here."""
     known = {"risk", "playbook", "timezone", "country"}
@@ -175,7 +178,9 @@ def _validate(inst: Installation, body: dict[str, Any]) -> dict[str, Any]:
     if "timezone" in body:
         tz = body["timezone"]
         try:
-            if not isinstance(tz, str) or not tz:
+            # Named zones only: "localtime" follows the server, "Factory" and "right/…" are not
+            # places, though ZoneInfo() opens them.
+            if not isinstance(tz, str) or tz not in _NAMED_ZONES:
                 raise ZoneInfoNotFoundError(tz)
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):

@@ -258,6 +258,9 @@ def test_settings_save_and_rescore(client, services, dataset):
     ({"timezone": "Mars/Olympus"}, "timezone: not a known time zone: 'Mars/Olympus' (use an IANA name like "
                                    "Europe/London)"),
     ({"colour": "blue"}, "Unknown setting: colour."),
+    ({"timezone": "localtime"}, "timezone: not a known time zone: 'localtime' (use an IANA name like Europe/London)"),
+    ({"timezone": "right/UTC"}, "timezone: not a known time zone: 'right/UTC' (use an IANA name like Europe/London)"),
+    ({"timezone": "Factory"}, "timezone: not a known time zone: 'Factory' (use an IANA name like Europe/London)"),
 ])
 def test_a_bad_setting_is_refused_and_the_old_settings_stay(client, services, dataset, body, message):
     csrf = sign_in(client, dataset)

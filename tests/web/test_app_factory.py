@@ -56,3 +56,20 @@ def test_demo_mode_starts_without_keys(tmp_path):
 def test_unknown_mode_is_refused():
     with pytest.raises(ConfigError, match="DUNNING_MODE"):
         load_settings({"mode": "staging"}, environ={})
+
+
+def test_the_admin_session_cookie_is_lax_and_secure_behind_https(tmp_path):
+    from app import create_app
+
+    app = create_app({"mode": "production", "secret_key": "k", "encryption_key": _fernet_key(),
+                      "public_base_url": "https://dunning.example.com",
+                      "database_url": f"sqlite:///{tmp_path}/p.sqlite"})
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
