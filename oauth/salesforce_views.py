@@ -21,6 +21,14 @@ from connector.csrf import check_csrf
 from connector.errors import FatalProviderError, TransientProviderError
 from connector.storage.db import session_scope
 from connector.storage.models import Installation
+from oauth.callback import (
+    CallbackRefused,
+    checked_state,
+    log_in,
+    page,
+    run_install_hook,
+    target_installation,
+)
 from oauth.installations import audit, disconnect_installation, upsert_installation
 from oauth.salesforce import (
     APP_NOT_INSTALLED,
@@ -32,9 +40,8 @@ from oauth.salesforce import (
     login_url_for,
 )
 from oauth.salesforce_tokens import LOGIN_URL_SETTING, login_url_of
-from oauth.state import InvalidState, consume_state, issue_state
+from oauth.state import issue_state
 from oauth.tokens import get_credential, store_tokens
-from oauth.views import _log_in, _run_install_hook, _target_installation
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +101,11 @@ def callback():  # noqa: ANN201
                      f"Salesforce answered: {description[:200]}. Nothing was installed; you can start again.")
 
     try:
-        payload = consume_state(svc.settings.secret_key, request.args.get("state", ""), svc.engine, now)
-    except InvalidState as exc:
-        log.warning("salesforce.callback.bad_state reason=%s", exc.reason)
-        return _page(400, "This install link is no longer valid",
-                     f"The sign-in could not be checked ({exc.reason}). Please start the install again.")
-    if not bind or payload.get("bind") != bind or payload.get("crm") != CRM or not verifier:
-        log.warning("salesforce.callback.bad_state reason=other browser")
+        payload = checked_state(svc, CRM, bind, now)
+    except CallbackRefused as refused:
+        return refused.response
+    if not verifier:
+        log.warning("salesforce.callback.bad_state reason=no PKCE verifier")
         return _page(400, "This install link is no longer valid",
                      "The install was started in another browser or session. Please start it again here.")
     code = request.args.get("code")
@@ -121,8 +126,8 @@ def callback():  # noqa: ANN201
                      "The authorization code was refused or has expired. Please start the install again.")
 
     installation_id, created = _record_install(svc, tokens, org_id, user_id, login_url)
-    _run_install_hook(svc, installation_id, created)
-    _log_in(installation_id, user_id)
+    run_install_hook(svc, installation_id, created)
+    log_in(installation_id, user_id)
     return redirect("/", code=302)
 
 
@@ -130,7 +135,7 @@ def callback():  # noqa: ANN201
 def disconnect():  # noqa: ANN201
     admin = require_admin()
     check_csrf(admin.how)
-    installation_id = _target_installation(admin.installation_ids)
+    installation_id = target_installation(admin.installation_ids)
     require_admin(installation_id)
     svc = get_services()
     with session_scope(svc.engine) as s:
@@ -192,11 +197,4 @@ def _chooser(error: str = "", status: int = 200):  # noqa: ANN202
 
 
 def _page(status: int, title: str, message: str):  # noqa: ANN202
-    html = (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>{escape(title)}</title>"
-        "<body style='font-family:system-ui,sans-serif;max-width:40em;margin:4em auto'>"
-        f"<h1>{escape(title)}</h1><p>{escape(message)}</p>"
-        "<p><a href='/oauth/salesforce/install'>Start the install again</a></p></body></html>"
-    )
-    return html, status, {"Content-Type": "text/html; charset=utf-8"}
+    return page(CRM, status, title, message)

@@ -7,20 +7,26 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
 
 from flask import Blueprint, abort, jsonify, redirect, request, session
-from markupsafe import escape
 
 from connector.auth import require_admin
 from connector.context import Services, get_services
-from connector.csrf import check_csrf, csrf_token
+from connector.csrf import check_csrf
 from connector.errors import FatalProviderError, TransientProviderError
 from connector.storage.db import session_scope
 from connector.storage.models import Installation
+from oauth.callback import (
+    CallbackRefused,
+    checked_state,
+    log_in,
+    page,
+    run_install_hook,
+    target_installation,
+)
 from oauth.hubspot import HubSpotOAuth, TokenInfo, authorize_url, callback_url, load_app_config
 from oauth.installations import CRM, audit, disconnect_installation, upsert_installation
-from oauth.state import InvalidState, consume_state, issue_state
+from oauth.state import issue_state
 from oauth.tokens import TokenSet, store_tokens
 
 log = logging.getLogger(__name__)
@@ -59,15 +65,9 @@ def callback():  # noqa: ANN201
                      f"HubSpot answered: {detail}. Nothing was installed; you can start again.")
 
     try:
-        payload = consume_state(svc.settings.secret_key, request.args.get("state", ""), svc.engine, now)
-    except InvalidState as exc:
-        log.warning("hubspot.callback.bad_state reason=%s", exc.reason)
-        return _page(400, "This install link is no longer valid",
-                     f"The sign-in could not be checked ({exc.reason}). Please start the install again.")
-    if not bind or payload.get("bind") != bind:
-        log.warning("hubspot.callback.bad_state reason=other browser")
-        return _page(400, "This install link is no longer valid",
-                     "The install was started in another browser or session. Please start it again here.")
+        checked_state(svc, CRM, bind, now)
+    except CallbackRefused as refused:
+        return refused.response
 
     code = request.args.get("code")
     if not code:
@@ -89,8 +89,8 @@ def callback():  # noqa: ANN201
                      "The authorization code was refused or has expired. Please start the install again.")
 
     installation_id, created, user = _record_install(svc, tokens, info)
-    _run_install_hook(svc, installation_id, created)
-    _log_in(installation_id, user)
+    run_install_hook(svc, installation_id, created)
+    log_in(installation_id, user)
     return redirect("/", code=302)
 
 
@@ -100,7 +100,7 @@ def disconnect():  # noqa: ANN201
     the one named by the `installation_id` form/JSON field)."""
     admin = require_admin()
     check_csrf(admin.how)
-    installation_id = _target_installation(admin.installation_ids)
+    installation_id = target_installation(admin.installation_ids)
     require_admin(installation_id)
     svc = get_services()
     with session_scope(svc.engine) as s:
@@ -126,23 +126,8 @@ def disconnect():  # noqa: ANN201
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _log_in(installation_id: int, user: str) -> None:
-    """The admin login (read by connector.auth): a fresh session, so nothing from before the
-    login (another portal's admin, an old CSRF token) survives."""
-    session.clear()
-    session["admin"] = {"installation_id": installation_id, "user": user}
-    csrf_token()
 
 
-def _target_installation(own: frozenset[int] | None) -> int:
-    if own is not None and len(own) == 1:
-        return next(iter(own))
-    body = request.get_json(silent=True)
-    raw = request.form.get("installation_id") or (body.get("installation_id") if isinstance(body, dict) else None)
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        abort(400, description="Say which installation to disconnect (installation_id).")
 
 
 def _record_install(svc: Services, tokens: TokenSet, info: TokenInfo) -> tuple[int, bool, str]:
@@ -172,31 +157,5 @@ def _record_install(svc: Services, tokens: TokenSet, info: TokenInfo) -> tuple[i
     return installation_id, created, user
 
 
-def _run_install_hook(svc: Services, installation_id: int, created: bool) -> None:
-    """`services.extras["on_installed"](services=, installation_id=, created=)`, e.g. schema setup.
-
-    The installation is saved whatever the hook does; a failure is logged and audited so the
-    dashboard can offer a retry.
-    """
-    hook: Any = svc.extras.get("on_installed")
-    if hook is None:
-        return
-    try:
-        hook(services=svc, installation_id=installation_id, created=created)
-    except Exception as exc:  # noqa: BLE001 - the install itself succeeded
-        log.error("hubspot.install.hook_failed installation_id=%s error=%s",
-                  installation_id, type(exc).__name__)
-        with session_scope(svc.engine) as s:
-            audit(s, installation_id, "install_hook_failed", svc.clock(),
-                  detail={"error": type(exc).__name__})
-
-
 def _page(status: int, title: str, message: str):  # noqa: ANN202
-    html = (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>{escape(title)}</title>"
-        "<body style='font-family:system-ui,sans-serif;max-width:40em;margin:4em auto'>"
-        f"<h1>{escape(title)}</h1><p>{escape(message)}</p>"
-        "<p><a href='/oauth/hubspot/install'>Start the install again</a></p></body></html>"
-    )
-    return html, status, {"Content-Type": "text/html; charset=utf-8"}
+    return page(CRM, status, title, message)

@@ -186,6 +186,18 @@ def test_state_from_another_browser_is_refused(client, app, services):
     assert "another browser" in resp.get_data(as_text=True)
 
 
+def test_a_state_issued_for_salesforce_is_refused_at_the_hubspot_callback(client, services):
+    start_install(client)
+    with client.session_transaction() as sess:
+        bind = sess["oauth_bind"]
+    state = issue_state(services.settings.secret_key, {"crm": "salesforce", "bind": bind,
+                                                        "login": "https://login.salesforce.com"},
+                        services.clock())
+    resp = client.get("/oauth/hubspot/callback", query_string={"code": CODE, "state": state})
+    assert resp.status_code == 400
+    assert "Start the install again" in resp.get_data(as_text=True)
+
+
 def test_missing_code_is_refused(client, engine):
     resp = client.get("/oauth/hubspot/callback", query_string={"state": start_install(client)})
     assert resp.status_code == 400
