@@ -42,6 +42,7 @@ class Settings:
     salesforce_login_url: str = "https://login.salesforce.com"
     salesforce_api_version: str = "67.0"  # Summer '26, pinned (reference/salesforce.md §11.11)
     admin_token: str = ""
+    metrics_token: str = ""  # when set, /metrics answers only a bearer of it
     scheduler_enabled: bool = False  # `serve` runs the scheduled jobs too (DUNNING_SCHEDULER=1)
     purge_grace_days: int = 30
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -72,6 +73,7 @@ _ENV = {
     "salesforce_login_url": "SALESFORCE_LOGIN_URL",
     "salesforce_api_version": "SALESFORCE_API_VERSION",
     "admin_token": "DUNNING_ADMIN_TOKEN",
+    "metrics_token": "DUNNING_METRICS_TOKEN",
     "scheduler_enabled": "DUNNING_SCHEDULER",
     "purge_grace_days": "DUNNING_PURGE_GRACE_DAYS",
 }

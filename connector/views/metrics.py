@@ -1,16 +1,32 @@
-"""`/metrics` for Prometheus (connector/metrics.py says what is counted where)."""
+"""`/metrics` for Prometheus (connector/metrics.py says what is counted where).
+
+The figures name installations and their volumes: with DUNNING_METRICS_TOKEN set, only a scraper
+sending it as a bearer token gets them (Prometheus: `authorization: {credentials: …}`); without
+it, keep /metrics on an internal network.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+import hmac
+import logging
+
+from flask import Blueprint, Response, abort, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from connector.context import get_services
 from connector.metrics import render
 
+log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    return Response(render(get_services().engine), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+    services = get_services()
+    token = services.settings.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            log.info("metrics.refused")
+            abort(401, "Send the metrics token as a bearer token.")
+    return Response(render(services.engine), mimetype=None, content_type=CONTENT_TYPE_LATEST)

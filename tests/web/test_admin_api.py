@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -148,6 +149,14 @@ def _metric(text: str, name: str, **labels: str) -> float | None:
     want = ",".join(f'{k}="{v}"' for k, v in labels.items())
     m = re.search(rf"^{re.escape(name)}\{{{re.escape(want)}\}} (\S+)$", text, re.MULTILINE)
     return float(m.group(1)) if m else None
+
+
+def test_metrics_answer_only_the_token_bearer_when_a_token_is_set(client, services, inst):
+    services.settings = replace(services.settings, metrics_token="scrape-0123456789")
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    resp = client.get("/metrics", headers={"Authorization": "Bearer scrape-0123456789"})
+    assert resp.status_code == 200 and "dunning_outbox_pending" in resp.get_data(as_text=True)
 
 
 def test_metrics(client, services, inst):
