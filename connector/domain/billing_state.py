@@ -245,8 +245,10 @@ def _first_not_none(*values: Any) -> Any:
 
 
 def _starts_no_episode(inv: _Invoice) -> bool:
-    # PRODUCT.md §4: a failed first invoice of a new subscription (`incomplete`) starts none.
-    if inv.billing_reason == "subscription_create":
+    # PRODUCT.md §4: a failed first invoice of a new subscription (`incomplete`) starts none. Only
+    # an automatic charge leaves a new subscription incomplete: a send_invoice one is active at
+    # once, and its first invoice unpaid past the due date is an episode like any other.
+    if inv.billing_reason == "subscription_create" and inv.collection_method != "send_invoice":
         return True
     sub = inv.subscription
     return sub is not None and sub.snapshot.status in ("incomplete", "incomplete_expired")

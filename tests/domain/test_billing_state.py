@@ -445,9 +445,7 @@ def send_invoice(**kw):
         due=DUE,
         observed=ts(2026, 2, 12),
         amount=95000,
-        reason="manual",
-        sub=None,
-        **kw,
+        **{"reason": "manual", "sub": None, **kw},
     )
 
 
@@ -486,6 +484,14 @@ def test_send_invoice_paid_after_its_due_date_was_a_recovered_episode():
         Outcome.RECOVERED,
     )
     assert s.late_payments_12m == 1 and s.payment_status == PaymentStatus.CURRENT
+
+
+def test_the_unpaid_first_invoice_of_a_send_invoice_subscription_starts_an_episode():
+    # Only an automatic charge leaves a new subscription incomplete; invoice billing is active at
+    # once, so its first invoice unpaid past due is an episode (it was skipped as "incomplete").
+    s = state([send_invoice(reason="subscription_create")], at(2026, 3, 17))
+    assert s.in_episode and s.days_past_due == 3
+    assert s.payment_status == PaymentStatus.PAST_DUE
 
 
 # --- incomplete first invoices --------------------------------------------------------------
