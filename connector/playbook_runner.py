@@ -129,22 +129,19 @@ def on_customer_refreshed(session: Session, installation: Installation, row: Cus
     """Run what the playbook owes this customer now (see the module docstring)."""
     if row.deleted or row.id is None:
         return
-    try:
-        settings = playbook_settings(installation)
-    except PolicyError as exc:  # stored before validation existed: act on nothing, say why once
-        log.warning("playbook.bad_settings installation=%s error=%s", installation.id, exc.message)
-        return
+    settings = playbook_settings(installation)
     cal = business_calendar(installation, settings)
     today = cal.today(now)
+    # Ended episodes close their tasks first, even while paused (that tidies up rather than
+    # reaches out) and even when a newer episode is open: the end may arrive after the next
+    # failure, and its task must not stay open for good nor block the new episode's.
+    _close_ended_episodes(session, installation, row, state, risk, segment, today, now)
     if playbook_paused(row, now):
-        # Support paused this account from the card: no new actions; an ended episode still
-        # closes its task (below), since that tidies up rather than reaches out.
+        # Support paused this account from the card: no new actions.
         log.info("playbook.paused customer_row=%s", row.id)
     elif state.current_episode is not None:
         _run_touch_point(session, installation, row, state, risk, segment, settings, cal,
                          today=today, now=now, link=payment_link, at_tick=at_tick)
-    elif state.episodes and state.episodes[-1].end is not None:
-        _close_episode(session, installation, row, state.episodes[-1], risk, segment, today, now)
     _run_card_expiry(session, installation, row, state, risk, segment, settings, today, now,
                      link=payment_link)
     if at_tick:
@@ -202,6 +199,20 @@ def _once_per_touch_point(session: Session, row: CustomerBilling, start: date, t
                         f"{segment.value.replace('_', ' ')} at the same touch point")
             session.add(e)
     return decisions
+
+
+def _close_ended_episodes(session: Session, installation: Installation, row: CustomerBilling,
+                          state: CustomerState, risk: RiskScore, segment: Segment, today: date,
+                          now: datetime) -> None:
+    ended = {e.start: e for e in state.episodes if e.end is not None}
+    if not ended:
+        return
+    with_tasks = session.exec(select(PlaybookDecision.episode_start).where(
+        PlaybookDecision.customer_row_id == row.id, PlaybookDecision.kind == ActionKind.CALL_TASK.value,
+        PlaybookDecision.status == DecisionStatus.APPLIED.value).distinct())
+    for start in sorted(set(with_tasks)):
+        if start in ended:
+            _close_episode(session, installation, row, ended[start], risk, segment, today, now)
 
 
 def _close_episode(session: Session, installation: Installation, row: CustomerBilling,

@@ -263,6 +263,41 @@ def test_episode_end_completes_our_open_call_task_naming_the_outcome(client, ser
     assert len(summary(services)) == 2
 
 
+def test_an_episode_end_arriving_after_the_next_failure_still_completes_its_task(client, services, clock,
+                                                                              fake_world):
+    install(services, fake_world.adapter, risk=HIGH)
+    setup_crm(fake_world, customer(1))
+    deliver(client, failed_attempt(customer(1), "in_1", 1, DAY0))
+    drain(services)
+    first = _only_task(fake_world)
+    # Day 40: in_2 fails; the payment of in_1 (day 39) is delivered only after it.
+    clock.set(at(40))
+    deliver(client, failed_attempt(customer(1), "in_2", 1, at(40)))
+    deliver(client, [paid(customer(1), "in_1", at(39))])
+    drain(services)
+    assert next(t for t in fake_world.tasks() if t.task_id == first.task_id).completed
+    # The new episode's next touch point may call again: the old task no longer blocks it.
+    clock.set(at(44))
+    tick_and_drain(services)
+    open_calls = [t for t in fake_world.tasks() if not t.completed]
+    assert len(open_calls) == 1 and open_calls[0].task_id != first.task_id
+
+
+def test_an_episode_ending_during_a_pause_completes_its_task_at_once(client, services, clock, fake_world):
+    install(services, fake_world.adapter, risk=HIGH)
+    setup_crm(fake_world, customer(1))
+    deliver(client, failed_attempt(customer(1), "in_1", 1, DAY0))
+    drain(services)
+    with session_scope(services.engine) as s:
+        row = s.exec(select(CustomerBilling)).one()
+        row.playbook_paused_until = at(10)
+        s.add(row)
+    clock.set(at(2))
+    deliver(client, [paid(customer(1), "in_1", at(2))])
+    drain(services)
+    assert _only_task(fake_world).completed
+
+
 def test_a_transient_outage_retries_and_creates_once(client, services, clock, fake_world):
     install(services, fake_world.adapter, risk=HIGH)
     setup_crm(fake_world, customer(1))
