@@ -337,7 +337,7 @@ def playbook_ledger(session: Session, row: CustomerBilling, state: CustomerState
     latest: dict[str, Any] = {}
     for d in rows:
         latest.setdefault(d.kind, d)  # newest decision of each kind
-    return [_decision_entry(d) for d in latest.values() if d.kind != "complete_task"]
+    return [_decision_entry(d) for d in latest.values() if d.kind not in ("complete_task", "unenroll")]
 
 
 _DECISION_WORDS = {

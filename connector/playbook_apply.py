@@ -94,9 +94,12 @@ def apply_playbook_items(session: Session, installation: Installation, adapter: 
     if not work:
         return
     completions = [w for w in work if w.decision.kind == ActionKind.COMPLETE_TASK]
-    creating = [w for w in work if w.decision.kind != ActionKind.COMPLETE_TASK]
+    leaving = [w for w in work if w.decision.kind == ActionKind.UNENROLL]
+    creating = [w for w in work if w.decision.kind not in (ActionKind.COMPLETE_TASK, ActionKind.UNENROLL)]
     if completions:
         _complete(session, adapter, completions, counts, now)
+    if leaving:
+        _unenroll(session, adapter, leaving, counts, now)
     if not creating:
         return
     look = _look_up(adapter, creating, settings)
@@ -154,8 +157,8 @@ def _skip_reason(installation: Installation, decision: PlaybookDecision,
     if decision.touch_point.startswith("card_expiry:"):
         # Card-expiry pre-dunning belongs outside episodes; once one starts, dunning takes over.
         return "a dunning episode started before this was sent" if in_episode else None
-    if decision.kind != ActionKind.COMPLETE_TASK and not decision.touch_point.startswith(
-            "pre_due:") and not in_episode:
+    tidying = decision.kind in (ActionKind.COMPLETE_TASK, ActionKind.UNENROLL)  # episode-end work
+    if not tidying and not decision.touch_point.startswith("pre_due:") and not in_episode:
         return "the episode ended before this was sent"
     return None
 
@@ -312,6 +315,30 @@ def _complete(session: Session, adapter: Any, work: Sequence[_Work], counts: Any
             _finish(session, w.item, w.decision, DecisionStatus.SKIPPED,
                     f"task {w.decision.crm_task_id} could not be completed: {err.reason}", now,
                     counts)
+
+
+def _unenroll(session: Session, adapter: Any, work: Sequence[_Work], counts: Any, now: datetime) -> None:
+    """Episode end on Salesforce: the contacts we enrolled leave their cadence."""
+    if not hasattr(adapter, "unenroll"):  # decided only for CRMs that can; say so if one cannot
+        for w in work:
+            _finish(session, w.item, w.decision, DecisionStatus.SKIPPED,
+                    "this CRM has no unenroll API", now, counts)
+        return
+    by_key = {str(w.decision.id): w for w in work}
+    report = adapter.unenroll([Enrollment(k, w.decision.detail.get("contact_id", ""), "", "", "")
+                               for k, w in by_key.items()])
+    counts.calls += report.calls
+    for key in report.ok:
+        w = by_key[key]
+        _finish(session, w.item, w.decision, DecisionStatus.APPLIED,
+                f"contact {w.decision.detail.get('contact_id')} removed from the cadence", now, counts)
+    for err in report.failed:
+        w = by_key[err.key]
+        if err.retriable:
+            _retry(session, w, err.reason, now, counts)
+        else:
+            _finish(session, w.item, w.decision, DecisionStatus.FAILED,
+                    f"the CRM refused to remove the cadence target: {err.reason}", now, counts)
 
 
 def _mark_call_completed(session: Session, completion: PlaybookDecision, now: datetime) -> None:

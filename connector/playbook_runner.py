@@ -207,22 +207,26 @@ def _close_ended_episodes(session: Session, installation: Installation, row: Cus
     ended = {e.start: e for e in state.episodes if e.end is not None}
     if not ended:
         return
-    with_tasks = session.exec(select(PlaybookDecision.episode_start).where(
-        PlaybookDecision.customer_row_id == row.id, PlaybookDecision.kind == ActionKind.CALL_TASK.value,
-        PlaybookDecision.status == DecisionStatus.APPLIED.value).distinct())
-    for start in sorted(set(with_tasks)):
-        if start in ended:
-            _close_episode(session, installation, row, ended[start], risk, segment, today, now)
+    # Episodes where we left something to tidy: a CALL task, an enrollment. By date range, as
+    # ledger_for: a late event can move an episode's start before its decisions' start.
+    acted = set(session.exec(select(PlaybookDecision.episode_start).where(
+        PlaybookDecision.customer_row_id == row.id,
+        PlaybookDecision.kind.in_((ActionKind.CALL_TASK.value, ActionKind.ENROLL.value)),
+        PlaybookDecision.status == DecisionStatus.APPLIED.value).distinct()))
+    for episode in ended.values():
+        if any(episode.start <= start <= (episode.end or today) for start in acted):
+            _close_episode(session, installation, row, episode, risk, segment, today, now)
 
 
 def _close_episode(session: Session, installation: Installation, row: CustomerBilling,
                    episode: Episode, risk: RiskScore, segment: Segment, today: date,
                    now: datetime) -> None:
     ledger = ledger_for(session, installation, row.id, episode.start, episode.end or today)
-    for decision in decide_episode_end(episode.outcome, ledger):
-        record_decision(session, installation, row, episode.start,
-                        f"{EPISODE_END}:{decision.task_id}", decision, risk=risk.score,
-                        segment=segment, today=today, now=now)
+    for decision in decide_episode_end(episode.outcome, ledger,
+                                       can_unenroll=installation.crm == "salesforce"):
+        what = decision.task_id if decision.kind is ActionKind.COMPLETE_TASK else decision.contact_id
+        record_decision(session, installation, row, episode.start, f"{EPISODE_END}:{what}", decision,
+                        risk=risk.score, segment=segment, today=today, now=now)
 
 
 def _run_pre_due(session: Session, installation: Installation, row: CustomerBilling,
@@ -333,8 +337,16 @@ def ledger_for(session: Session, installation: Installation, customer_row_id: in
         if not installation.preview and d.status == DecisionStatus.PREVIEWED:
             continue
         out.append(LedgerEntry(ActionKind(d.kind), d.touch_point, DecisionStatus(d.status),
-                               d.crm_task_id or None, d.applied_at, d.completed_at is not None))
+                               d.crm_task_id or None, d.applied_at, d.completed_at is not None,
+                               _contact_of(d)))
     return out
+
+
+def _contact_of(d: PlaybookDecision) -> str | None:
+    # An enrollment that fell back to a TODO task (the CRM refused) enrolled nobody.
+    if d.kind == ActionKind.ENROLL.value and not d.crm_enrollment_id:
+        return None
+    return (d.detail or {}).get("contact_id")
 
 
 def sequences_granted(session: Session, installation: Installation) -> bool:
@@ -395,6 +407,8 @@ def _detail(decision: Decision) -> dict:
         detail["todo_reason"] = decision.todo_reason.value
     if decision.kind is ActionKind.CALL_TASK and decision.task_id:
         detail["follows_task_id"] = decision.task_id
+    if decision.contact_id:
+        detail["contact_id"] = decision.contact_id
     return detail
 
 

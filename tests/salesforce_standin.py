@@ -201,6 +201,7 @@ class SalesforceStandIn:
         self.locked_once: set[str] = set()  # record ids answering UNABLE_TO_LOCK_ROW once
         self.cadences_enabled = True
         self.enrolled: dict[str, str] = {}  # target id → cadence
+        self.removed: list[tuple[str, str, str | None]] = []  # (target, cadence, user) taken out
         self.cadence_users: dict[str, str | None] = {}  # target id → userId it was assigned with
         self.cadence_refusals: dict[str, str] = {}  # target id → the refusal message of every assign
         self.person_accounts = False
@@ -501,7 +502,9 @@ class SalesforceStandIn:
                     out.append({"actionName": action, "isSuccess": True, "errors": None,
                                 "outputValues": {"actionCadenceTrackerId": f"0pT5g0000{len(self.enrolled):06d}AAA"}})
             else:
-                self.cadence_users.pop(target, None)
+                user = self.cadence_users.pop(target, None)
+                if target in self.enrolled:
+                    self.removed.append((target, self.enrolled[target], user))
                 if self.enrolled.pop(target, None) is None:
                     out.append({"actionName": action, "isSuccess": False, "outputValues": None,
                                 "errors": [{"statusCode": "INVALID_INPUT", "message": "The target isn't assigned to a cadence.", "fields": []}]})

@@ -44,6 +44,7 @@ class ActionKind(StrEnum):
     ENROLL = "enroll"
     TODO_TASK = "todo_task"
     COMPLETE_TASK = "complete_task"
+    UNENROLL = "unenroll"  # episode end, Salesforce: the target leaves its cadence
 
 
 class DecisionStatus(StrEnum):
@@ -89,6 +90,7 @@ class LedgerEntry:
     crm_task_id: str | None = None
     applied_at: datetime | None = None
     completed: bool = False  # a CALL task we closed (or a completion decision made for it)
+    contact_id: str | None = None  # ENROLL / UNENROLL: the contact (Salesforce: cadence target)
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,13 @@ class Decision:
     task_id: str | None = None  # COMPLETE_TASK: the task to close; CALL: the one it follows
     note: str = ""
     card_update: bool = False
+    contact_id: str | None = None  # UNENROLL: the cadence target to remove
 
     @property
     def counts_toward_cap(self) -> bool:
-        """New tasks and enrollments count (TODO fallbacks too); closing our own task does not."""
-        return self.kind is not ActionKind.COMPLETE_TASK
+        """New tasks and enrollments count (TODO fallbacks too); tidying up after an episode
+        (closing our task, leaving the cadence) does not."""
+        return self.kind not in (ActionKind.COMPLETE_TASK, ActionKind.UNENROLL)
 
 
 def sequence_for(segment: Segment) -> str | None:
@@ -223,16 +227,26 @@ def todo_decision(reason: TodoReason, state: CustomerState, failure: FailureReas
                     sequence=sequence, todo_reason=reason, card_update=is_card_update(failure))
 
 
-def decide_episode_end(outcome: Outcome | None, ledger: Sequence[LedgerEntry]) -> list[Decision]:
-    """Close our CALL tasks of the ended episode, with a note naming the outcome."""
+def decide_episode_end(outcome: Outcome | None, ledger: Sequence[LedgerEntry], *,
+                       can_unenroll: bool = False) -> list[Decision]:
+    """Close our CALL tasks of the ended episode, with a note naming the outcome; where the CRM
+    can (Salesforce), take the contacts we enrolled out of their cadence (§6). HubSpot has no
+    unenroll API: the install guide's workflow does it there."""
     note = completion_note(outcome)
+    why = f"episode ended ({outcome.value if outcome else 'ended'})"
     closing = {e.crm_task_id for e in ledger if e.kind is ActionKind.COMPLETE_TASK
                and e.status in _STANDING}
-    return [Decision(ActionKind.COMPLETE_TASK, f"episode ended ({outcome.value if outcome else 'ended'})",
-                     task_id=e.crm_task_id, note=note)
-            for e in ledger
-            if e.kind is ActionKind.CALL_TASK and e.status is DecisionStatus.APPLIED
-            and e.crm_task_id and not e.completed and e.crm_task_id not in closing]
+    decisions = [Decision(ActionKind.COMPLETE_TASK, why, task_id=e.crm_task_id, note=note)
+                 for e in ledger
+                 if e.kind is ActionKind.CALL_TASK and e.status is DecisionStatus.APPLIED
+                 and e.crm_task_id and not e.completed and e.crm_task_id not in closing]
+    if can_unenroll:
+        leaving = {e.contact_id for e in ledger if e.kind is ActionKind.UNENROLL and e.status in _STANDING}
+        enrolled = dict.fromkeys(e.contact_id for e in ledger if e.kind is ActionKind.ENROLL
+                                 and e.status is DecisionStatus.APPLIED and e.contact_id)
+        decisions += [Decision(ActionKind.UNENROLL, why, contact_id=c)
+                      for c in enrolled if c not in leaving]
+    return decisions
 
 
 # --- when applying: the CRM's answers -------------------------------------------------------

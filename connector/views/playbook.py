@@ -150,9 +150,9 @@ def what_label(d: PlaybookDecision) -> str:
         return f"Enroll the billing contact in the {detail.get('sequence', '')} sequence"
     if d.kind == ActionKind.TODO_TASK:
         return "TODO task for the account owner"
+    if d.kind == ActionKind.UNENROLL:
+        return f"Remove contact {detail.get('contact_id', '')} from the cadence"
     return f"Complete our CALL task {d.crm_task_id}"
-
-
 
 
 @bp.get("/installations/<int:installation_id>/playbook-settings")

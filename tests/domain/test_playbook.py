@@ -168,6 +168,18 @@ def test_episode_end_decides_a_completion_once():
     assert decide_episode_end(Outcome.RECOVERED, ledger) == []
 
 
+def test_episode_end_on_salesforce_takes_our_enrolled_contacts_out_of_their_cadence():
+    enrolled = LedgerEntry(ActionKind.ENROLL, "day_0", DecisionStatus.APPLIED, contact_id="003A")
+    fell_back = LedgerEntry(ActionKind.ENROLL, "day_3", DecisionStatus.APPLIED)  # a TODO: nobody
+    (decision,) = decide_episode_end(Outcome.RECOVERED, [enrolled, fell_back], can_unenroll=True)
+    assert (decision.kind, decision.contact_id) == (ActionKind.UNENROLL, "003A")
+    assert not decision.counts_toward_cap
+    # HubSpot has no unenroll API; and a removal already decided is not decided again.
+    assert decide_episode_end(Outcome.RECOVERED, [enrolled]) == []
+    leaving = LedgerEntry(ActionKind.UNENROLL, "end:003A", DecisionStatus.PROPOSED, contact_id="003A")
+    assert decide_episode_end(Outcome.RECOVERED, [enrolled, leaving], can_unenroll=True) == []
+
+
 EMAIL = "accounts@brightsmile.example"
 
 

@@ -64,12 +64,12 @@ def deliver(client, events: list[dict]) -> None:
 
 def install_chargebee(services, adapter, *, playbook: dict | None = None) -> int:
     """As conftest.install (New York, both sequences set), with a Chargebee site instead."""
-    from playbook_world import FIRM, GENTLE
+    from playbook_world import FIRM, GENTLE, crm_of
 
     settings = {"playbook": {"gentle_sequence_id": GENTLE, "firm_sequence_id": FIRM,
                              **(playbook or {})}}
-    inst = make_installation(services, preview=False, timezone="America/New_York", country="US",
-                             settings=settings)
+    inst = make_installation(services, crm=crm_of(adapter), preview=False, timezone="America/New_York",
+                             country="US", settings=settings)
     make_chargebee_connection(services, inst)
     services.adapter_factory = lambda _installation_id: adapter
     return inst

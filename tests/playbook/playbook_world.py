@@ -204,13 +204,12 @@ class SalesforceWorld:
                 for tid, t in self.standin.records["Task"].items()]
 
     def enrollments(self) -> list[EnrollmentView]:
+        """Every cadence assignment, the ones the connector removed at episode end included."""
         users = self.standin.records["User"]
-        out = []
-        for target, cadence in self.standin.enrolled.items():
-            uid = self.standin.cadence_users.get(target) or ""
-            out.append(EnrollmentView(target, cadence, self._user_numbers.get(uid, uid),
-                                      users.get(uid, {}).get("Email", "")))
-        return self.ended + out
+        current = [(t, c, self.standin.cadence_users.get(t)) for t, c in self.standin.enrolled.items()]
+        return [EnrollmentView(target, cadence, self._user_numbers.get(uid or "", uid or ""),
+                               users.get(uid or "", {}).get("Email", ""))
+                for target, cadence, uid in self.standin.removed + current]
 
     def complete(self, task_id: str) -> None:
         self.standin.records["Task"][task_id]["Status"] = "Completed"
@@ -219,10 +218,8 @@ class SalesforceWorld:
         del self.standin.records["Task"][task_id]
 
     def end_sequences(self) -> None:
-        """The episode ended: the targets leave their cadence (as removeTargetFromSalesCadence)."""
-        self.ended = self.enrollments()
-        self.standin.enrolled.clear()
-        self.standin.cadence_users.clear()
+        """The episode ended: the connector itself took the targets out of their cadence (§6)."""
+        assert self.standin.enrolled == {}, f"still in a cadence: {self.standin.enrolled}"
 
 
 def _salesforce_due(activity_date: str) -> str:
@@ -269,6 +266,11 @@ def clock(services) -> MovableClock:
     return moving
 
 
+def crm_of(adapter) -> str:
+    """The installation's CRM for an adapter (what the connector may do depends on it)."""
+    return "salesforce" if type(adapter).__name__ == "SalesforceAdapter" else "hubspot"
+
+
 def install(services, adapter, *, preview: bool = False, playbook: dict | None = None,
             risk: dict | None = None) -> int:
     """A US installation (New York time) with a Stripe connection and the two sequences set."""
@@ -276,8 +278,8 @@ def install(services, adapter, *, preview: bool = False, playbook: dict | None =
                                              **(playbook or {})}}
     if risk:
         settings["risk"] = risk
-    inst = make_installation(services, preview=preview, timezone="America/New_York", country="US",
-                             settings=settings)
+    inst = make_installation(services, crm=crm_of(adapter), preview=preview, timezone="America/New_York",
+                             country="US", settings=settings)
     make_stripe_connection(services, inst)
     services.adapter_factory = lambda _installation_id: adapter
     return inst

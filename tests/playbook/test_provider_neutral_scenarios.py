@@ -63,8 +63,13 @@ def test_first_time_late_then_recovery(client, services, clock, crm, provider):
     _live_days(services, clock, [6, 7, 8, 14, 15])
     assert crm.enrollments() == [_enrolled(crm)]
     assert crm.tasks() == []
+    # §6 episode end: Salesforce takes the contact out of the cadence (HubSpot has no unenroll
+    # API; the install guide's workflow does it there).
+    left_cadence = [(f"end:{crm.enrollments()[0].contact_id}", "unenroll", "applied")]
     assert [(d.touch_point, d.kind, d.status) for d in decisions(services)] == [
-        ("day_0", "enroll", "applied")]
+        ("day_0", "enroll", "applied"), *(left_cadence if crm.name == "salesforce" else [])]
+    if crm.name == "salesforce":
+        crm.end_sequences()  # asserts no target is left in a cadence
 
 
 def test_expired_card_at_16_days(client, services, clock, crm, provider):
