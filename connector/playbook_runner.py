@@ -162,6 +162,13 @@ def _run_touch_point(session: Session, installation: Installation, row: Customer
     first = touch_points(episode.start, cal, settings.touch_point_days)[0]
     if not at_tick and point != first:
         return  # §6: later touch points run at the daily tick
+    ran = f"{episode.start.isoformat()}:{point.name}"
+    if at_tick and row.touch_point_run == ran:
+        # §6: actions run at touch points. The latest one stays "due" until the next: without
+        # this, every tick in between (weekends too) would act on whatever the segment became.
+        return
+    row.touch_point_run = ran
+    session.add(row)
     ledger = ledger_for(session, installation, row.id, episode.start, today)
     decisions = decide(state=state, segment=segment, risk_score=risk.score,
                        touch_point=point.name, ledger=ledger, settings=settings,

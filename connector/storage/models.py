@@ -126,6 +126,10 @@ class CustomerBilling(SQLModel, table=True):
     # Set from the embedded card ("pause the playbook for N days"): until then the playbook
     # creates no task or enrollment for this customer; fields keep syncing.
     playbook_paused_until: datetime | None = None
+    # "<episode start>:<touch point>" of the last touch point the playbook ran: the daily tick
+    # runs each touch point once, on its business day (or the first tick after, when one was
+    # missed), never again on the days between touch points.
+    touch_point_run: str = Field(default="", sa_column_kwargs={"server_default": ""})
     updated_at: datetime = Field(default_factory=utcnow)
 
 

@@ -298,6 +298,23 @@ def test_an_episode_ending_during_a_pause_completes_its_task_at_once(client, ser
     assert _only_task(fake_world).completed
 
 
+def test_actions_run_at_touch_points_only_not_on_the_days_between(client, services, clock, fake_world):
+    # Insufficient funds, no retry left: the score passes 70 on day 30 (a Saturday), long after
+    # the last touch point (day 14). Every tick re-ran day 14 and called on that Saturday.
+    install(services, fake_world.adapter)
+    setup_crm(fake_world, customer(1))
+    deliver(client, failed_attempt(customer(1), "in_1", 1, DAY0))
+    drain(services)
+    for day in range(1, 36):
+        clock.set(at(day))
+        tick_and_drain(services)
+    with session_scope(services.engine) as s:
+        row = s.exec(select(CustomerBilling)).one()
+        assert row.risk_segment == "high_risk" and int(row.desired["days_past_due"]) >= 30
+    assert summary(services) == [("day_0", "enroll", "applied")]
+    assert fake_world.tasks() == []
+
+
 def test_a_transient_outage_retries_and_creates_once(client, services, clock, fake_world):
     install(services, fake_world.adapter, risk=HIGH)
     setup_crm(fake_world, customer(1))
