@@ -376,6 +376,7 @@ const RISK_FIELDS = [
   ["medium_decline_points", "Insufficient funds / authentication points", "number"],
   ["other_decline_points", "Other decline points", "number"],
   ["no_retry_points", "No retry scheduled points", "number"],
+  ["dispute_points", "Open dispute points", "number"],
   ["earlier_episode_points", "Points for 0, 1, 2, 3+ earlier episodes", "list"],
   ["amount_ratio_points", "Owed ÷ median invoice → points (ratio:points, …)", "pairs"],
 ];

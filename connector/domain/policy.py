@@ -36,6 +36,8 @@ class RiskPolicy:
     # (ratio of amount owed to the median invoice, points), ratios rising; the highest one reached wins.
     amount_ratio_points: tuple[tuple[Number, Number], ...] = ((1, 5), (2, 10), (3, 15))
     no_retry_points: Number = 10
+    # §4 "a dispute raises risk"; the §5 table has no row for it, so this default is ours.
+    dispute_points: Number = 10
     high_risk_threshold: int = 70
     hard_decline_days: int = 14
     habitual_episodes: int = 3
@@ -141,6 +143,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "other_decline_points": _number,
     "amount_ratio_points": _ratio_table,
     "no_retry_points": _number,
+    "dispute_points": _number,
     "high_risk_threshold": _threshold,
     "hard_decline_days": _days,
     "habitual_episodes": _episodes,

@@ -80,6 +80,8 @@ def score_risk(state: CustomerState, policy: RiskPolicy = DEFAULT_POLICY) -> Ris
     else:
         # §5: outside an episode only the earlier-episodes row counts, over all 12-month episodes.
         rows = [_history_row(state.late_payments_12m, policy, earlier=False)]
+    # §4: a dispute raises risk, in an episode or not (a chargeback is money taken back).
+    rows.append(_dispute_row(state, policy))
     if state.payment_status is PaymentStatus.UNCOLLECTIBLE:
         # §5 names only `uncollectible`; `canceled` is not forced to 100 (its segment is high_risk).
         rows.append((Decimal(MAX_SCORE), "the billing provider gave up collecting (uncollectible)"))
@@ -139,6 +141,12 @@ def _amount_row(state: CustomerState, policy: RiskPolicy) -> Row:
     # Shown rounded down so the text never claims a threshold the ratio did not reach (2.96 → "2.9×").
     shown = ratio.quantize(Decimal("0.1"), rounding=ROUND_DOWN)
     return _dec(reached[-1]), f"owes {shown}× the usual invoice"
+
+
+def _dispute_row(state: CustomerState, policy: RiskPolicy) -> Row:
+    if state.open_disputes <= 0:
+        return None
+    return _dec(policy.dispute_points), f"{state.open_disputes} open {_plural(state.open_disputes, 'dispute')}"
 
 
 def _no_retry_row(state: CustomerState, policy: RiskPolicy) -> Row:

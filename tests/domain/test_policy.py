@@ -20,6 +20,7 @@ def test_defaults_are_the_spec_values():
         "other_decline_points": 5,
         "amount_ratio_points": ((1, 5), (2, 10), (3, 15)),
         "no_retry_points": 10,
+        "dispute_points": 10,  # §4 "a dispute raises risk"; §5 has no row: our default
         "high_risk_threshold": 70,
         "hard_decline_days": 14,
         "habitual_episodes": 3,

@@ -91,6 +91,14 @@ def test_worked_example_b_expired_card_sixteen_days():
     )
 
 
+def test_an_open_dispute_raises_risk_in_an_episode_and_outside_one():
+    # §4: "a dispute raises risk"; it scored nothing before.
+    assert score_risk(replace(EXAMPLE_A, open_disputes=1)).score == 18 + 10
+    assert RiskPoint(10.0, "1 open dispute") in score_risk(replace(EXAMPLE_A, open_disputes=1)).points
+    assert score_risk(outside_episode(open_disputes=2)).score == 10
+    assert score_risk(replace(EXAMPLE_A, open_disputes=1), RiskPolicy(dispute_points=0)).score == 18
+
+
 def _row(
     state: CustomerState, keyword: str, policy: RiskPolicy = DEFAULT_POLICY
 ) -> RiskPoint | None:
