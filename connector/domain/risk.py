@@ -94,7 +94,13 @@ def risk_reasons_text(score: RiskScore, state: CustomerState) -> str:
     ranked = sorted(score.points, key=lambda p: -p.points)
     parts = [f"{p.reason} (+{_plain_number(p.points)})" for p in ranked]
     parts += _currency_and_notes(state)
-    return _fit(parts, REASONS_MAX_CHARS)
+    text = _fit(parts, REASONS_MAX_CHARS)
+    codes = state.other_currencies_owed
+    if codes and not all(code in text for code in codes):
+        # §4: risk_reasons names the other currencies owed; trimming must never drop them.
+        owed = f"also owes in {', '.join(codes)}"
+        text = f"{_fit(parts, REASONS_MAX_CHARS - len(owed) - 2)}; {owed}"
+    return text
 
 
 Row = tuple[Decimal, str] | None

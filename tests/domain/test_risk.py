@@ -378,6 +378,17 @@ def test_reasons_text_drops_whole_parts_to_fit_255_chars():
     assert all(part.startswith(("note", "…")) or "(+" in part for part in text.split("; "))
 
 
+def test_reasons_text_keeps_the_other_currencies_when_trimmed():
+    # Each currency named by its own note: the short "also owes in …" was left out, and trimming
+    # the notes then dropped EUR and USD.
+    notes = tuple(f"Also owes {c} 10.00 (not included in the outstanding amount)." for c in ("CHF", "EUR", "USD"))
+    state = dataclasses.replace(EXAMPLE_B, other_currencies_owed=("CHF", "EUR", "USD"), notes=notes)
+    text = risk_reasons_text(score_risk(state), state)
+    assert len(text) <= 255
+    assert all(code in text for code in ("CHF", "EUR", "USD"))
+    assert text.startswith("16 days past due (+24)")
+
+
 def test_reasons_text_cuts_a_single_overlong_part():
     score = RiskScore(5, (RiskPoint(5.0, "y" * 400),))
     text = risk_reasons_text(score, outside_episode())
