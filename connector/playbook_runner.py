@@ -211,26 +211,49 @@ def _once_per_touch_point(session: Session, row: CustomerBilling, start: date, t
 def _close_ended_episodes(session: Session, installation: Installation, row: CustomerBilling,
                           state: CustomerState, risk: RiskScore, segment: Segment, today: date,
                           now: datetime) -> None:
-    ended = {e.start: e for e in state.episodes if e.end is not None}
-    if not ended:
+    episodes = sorted(state.episodes, key=lambda e: e.start)
+    if not any(e.end is not None for e in episodes):
         return
-    # Episodes where we left something to tidy: a CALL task, an enrollment. By date range, as
-    # ledger_for: a late event can move an episode's start before its decisions' start.
-    acted = set(session.exec(select(PlaybookDecision.episode_start).where(
+    # What we did at episode touch points (card-expiry and pre-due work is keyed by other dates
+    # and belongs to no episode): (decision's episode start, kind, enrolled contact).
+    acted = [(d.episode_start, d.kind, _contact_of(d)) for d in session.exec(select(PlaybookDecision).where(
         PlaybookDecision.customer_row_id == row.id,
         PlaybookDecision.kind.in_((ActionKind.CALL_TASK.value, ActionKind.ENROLL.value)),
-        PlaybookDecision.status == DecisionStatus.APPLIED.value).distinct()))
-    for episode in ended.values():
-        if any(episode.start <= start <= (episode.end or today) for start in acted):
-            _close_episode(session, installation, row, episode, risk, segment, today, now)
+        PlaybookDecision.status == DecisionStatus.APPLIED.value,
+        PlaybookDecision.touch_point.startswith("day_")))]
+    for i, episode in enumerate(episodes):
+        last = _last_day_of(episode, episodes[i + 1] if i + 1 < len(episodes) else None)
+        if last is None or not any(episode.start <= start <= last for start, _, _ in acted):
+            continue
+        # A contact a later episode enrolled stays where it is: Salesforce removes a target from
+        # whatever cadence it is in now.
+        later = frozenset(c for start, kind, c in acted if start > last and kind == ActionKind.ENROLL.value and c)
+        _close_episode(session, installation, row, episode, last, later, risk, segment, today, now)
+
+
+def _last_day_of(episode: Episode, following: Episode | None) -> date | None:
+    """The last `episode_start` date an ended episode's decisions can carry (None: not ended).
+
+    By date range, as ledger_for (a late event can move an episode's start before its
+    decisions'); but when the next episode starts on the day this one ended, that day's decisions
+    are the next one's.
+    """
+    if episode.end is None:
+        return None
+    last = episode.end
+    if following is not None and following.start <= last:
+        last = following.start - timedelta(days=1)
+    return last if last >= episode.start else None
 
 
 def _close_episode(session: Session, installation: Installation, row: CustomerBilling,
-                   episode: Episode, risk: RiskScore, segment: Segment, today: date,
-                   now: datetime) -> None:
-    ledger = ledger_for(session, installation, row.id, episode.start, episode.end or today)
+                   episode: Episode, last: date, keep_enrolled: frozenset[str], risk: RiskScore,
+                   segment: Segment, today: date, now: datetime) -> None:
+    ledger = [e for e in ledger_for(session, installation, row.id, episode.start, last)
+              if e.touch_point.startswith(("day_", f"{EPISODE_END}:"))]
     for decision in decide_episode_end(episode.outcome, ledger,
-                                       can_unenroll=installation.crm == "salesforce"):
+                                       can_unenroll=installation.crm == "salesforce",
+                                       keep_enrolled=keep_enrolled):
         what = decision.task_id if decision.kind is ActionKind.COMPLETE_TASK else decision.contact_id
         record_decision(session, installation, row, episode.start, f"{EPISODE_END}:{what}", decision,
                         risk=risk.score, segment=segment, today=today, now=now)

@@ -228,10 +228,12 @@ def todo_decision(reason: TodoReason, state: CustomerState, failure: FailureReas
 
 
 def decide_episode_end(outcome: Outcome | None, ledger: Sequence[LedgerEntry], *,
-                       can_unenroll: bool = False) -> list[Decision]:
+                       can_unenroll: bool = False, keep_enrolled: frozenset[str] = frozenset()
+                       ) -> list[Decision]:
     """Close our CALL tasks of the ended episode, with a note naming the outcome; where the CRM
     can (Salesforce), take the contacts we enrolled out of their cadence (§6). HubSpot has no
-    unenroll API: the install guide's workflow does it there."""
+    unenroll API: the install guide's workflow does it there. `keep_enrolled`: contacts a later
+    episode enrolled, which a removal (by contact, from whatever cadence) would take out."""
     note = completion_note(outcome)
     why = f"episode ended ({outcome.value if outcome else 'ended'})"
     closing = {e.crm_task_id for e in ledger if e.kind is ActionKind.COMPLETE_TASK
@@ -245,7 +247,7 @@ def decide_episode_end(outcome: Outcome | None, ledger: Sequence[LedgerEntry], *
         enrolled = dict.fromkeys(e.contact_id for e in ledger if e.kind is ActionKind.ENROLL
                                  and e.status is DecisionStatus.APPLIED and e.contact_id)
         decisions += [Decision(ActionKind.UNENROLL, why, contact_id=c)
-                      for c in enrolled if c not in leaving]
+                      for c in enrolled if c not in leaving and c not in keep_enrolled]
     return decisions
 
 
