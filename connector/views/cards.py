@@ -118,6 +118,13 @@ def _hubspot_request() -> tuple[Installation, CustomerBilling | None, str, CardV
             log.warning("card.hubspot.refused reason=portal_not_signed portal=%s", portals[0])
             abort(403, "The request's portal is not covered by its signature.")
         viewer = CardViewer("hubspot", str(body.get("userId") or ""), str(body.get("userEmail") or ""))
+        # The body is written by the card in the viewer's browser, the query by HubSpot's proxy:
+        # a live request has both agree; a body naming a colleague, or a replay with another
+        # viewer in the query, does not.
+        for field, signed_value in (("userId", viewer.user_id), ("userEmail", viewer.email)):
+            if field in body and field in request.args and request.args[field] != signed_value:
+                log.warning("card.hubspot.refused reason=viewer_mismatch portal=%s", portals[0])
+                abort(403, "The viewer in the request body is not the one HubSpot named.")
     with session_scope(services.engine) as s:
         installation = find_installation(s, "hubspot", portals[0])
         if installation is None:

@@ -86,9 +86,17 @@ def test_a_request_signed_without_its_query_cannot_be_replayed_for_another_porta
     resp = hubspot_fetch(client, "/cards/hubspot/actions/pause_playbook", body, query=forged, sign_query=False)
     assert resp.status_code == 403
     assert _audits(services) == []
-    # Replayed for its own portal with another viewer in the query: the signed body names who acted.
+    # Replayed for its own portal with another viewer in the query: refused too.
     mallory = hubspot_query(4242, email="mallory@evil.example")
     resp = hubspot_fetch(client, "/cards/hubspot/actions/pause_playbook", body, query=mallory, sign_query=False)
+    assert resp.status_code == 403
+    assert _audits(services) == []
+    # A body naming a colleague while HubSpot's proxy names the real viewer: refused.
+    posing = {**body, "userEmail": "colleague@acme.example"}
+    resp = hubspot_fetch(client, "/cards/hubspot/actions/pause_playbook", posing, sign_query=False)
+    assert resp.status_code == 403
+    # The real request: body and query agree, and the audit names the viewer.
+    resp = hubspot_fetch(client, "/cards/hubspot/actions/pause_playbook", body, sign_query=False)
     assert resp.status_code == 200
     (audit,) = _audits(services)
     assert audit.actor == "agent@acme.example"
