@@ -16,7 +16,8 @@
    A record the CRM no longer returns (merged or deleted) is re-resolved through matching, and
    never recreated. In preview a difference is drift only where the CRM held our value before
    (written while live): any other is a value preview withheld, which going live will write,
-   counted apart (`preview_differs`) with nothing queued and health untouched.
+   counted apart (`preview_differs`) with nothing queued and health untouched. Drift found in
+   preview is reported on every run and healed on going live.
 4. What was found and fixed is recorded as a SyncRun of kind "reconcile".
 """
 
@@ -121,10 +122,11 @@ def reconcile_installation(services: Services, installation_id: int, *, full: bo
     try:
         adapter = adapter or adapter_for(services, installation_id)
         drifted = _check_crm(services, installation_id, adapter, report)
-        if drain and (drifted or report.re_resolved):
+        if drain and ((drifted and not report.preview) or report.re_resolved):
             counts = drain_installation(services, installation_id, adapter)
             report.drain = counts.as_dict()
-        _count_healed(services, drifted, report)
+        if not report.preview:  # in preview nothing is written, so nothing is healed
+            _count_healed(services, drifted, report)
     except ConnectorError as exc:
         log.warning("reconcile.crm_failed installation=%s error=%s", installation_id, type(exc).__name__)
         report.errors.append(f"crm: {exc}")
@@ -358,6 +360,10 @@ def _compare(services: Services, installation_id: int, batch: list[tuple[int, Cr
                 continue
             drifted[row_id] = tuple(sorted(drift))
             found.update(drift.keys())
+            if report.preview:
+                # Nothing can be written in preview, and crm_values must keep saying what we
+                # wrote while live: else the next run would take this drift for a withheld value.
+                continue
             # What the CRM holds now: the drain then writes exactly the drifted fields.
             row.crm_values = dict(current)
             session.add(row)

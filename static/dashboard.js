@@ -274,11 +274,10 @@ function reconcileSummary(run) {
     `${r.events_recovered ?? 0} missed events recovered`,
     `${r.invoices_swept ?? 0} invoices swept`,
     `${r.records_read ?? 0} CRM records read`,
-    ...(r.preview
-      ? [`${sum(r.preview_differs)} values in ${r.records_differing ?? 0} records differ from billing ` +
-         "(preview: nothing was written yet; going live writes them)"]
-      : [`${sum(r.drift_found)} drifted values found in ${r.records_drifted ?? 0} records`,
-         `${sum(r.drift_healed)} healed`]),
+    `${sum(r.drift_found)} drifted values found in ${r.records_drifted ?? 0} records`,
+    r.preview ? "none healed (preview: going live writes them)" : `${sum(r.drift_healed)} healed`,
+    ...(r.preview ? [`${sum(r.preview_differs)} values in ${r.records_differing ?? 0} records not written ` +
+                     "yet differ from billing (going live writes them)"] : []),
   ];
   if (r.records_gone) parts.push(`${r.records_gone} records merged or deleted in the CRM (${r.re_resolved ?? 0} linked again)`);
   const errors = (r.errors || []).length ? ` Errors: ${r.errors.join("; ")}` : "";
