@@ -333,12 +333,8 @@ def _unenroll(session: Session, adapter: Any, work: Sequence[_Work], counts: Any
         _finish(session, w.item, w.decision, DecisionStatus.APPLIED,
                 f"contact {w.decision.detail.get('contact_id')} removed from the cadence", now, counts)
     for err in report.failed:
-        w = by_key[err.key]
-        if err.retriable:
-            _retry(session, w, err.reason, now, counts)
-        else:
-            _finish(session, w.item, w.decision, DecisionStatus.FAILED,
-                    f"the CRM refused to remove the cadence target: {err.reason}", now, counts)
+        _retry_or_fail(session, by_key[err.key], err, "the CRM refused to remove the cadence target",
+                       now, counts)
 
 
 def _mark_call_completed(session: Session, completion: PlaybookDecision, now: datetime) -> None:
@@ -394,12 +390,7 @@ def _create_tasks(session: Session, adapter: Any, tasks: list[tuple[_Work, CrmTa
         _finish(session, w.item, w.decision, DecisionStatus.APPLIED,
                 f"{result}: {done}" if result else done, now, counts)
     for err in report.failed:
-        w = by_key[err.key]
-        if err.retriable:
-            _retry(session, w, err.reason, now, counts)
-        else:
-            _finish(session, w.item, w.decision, DecisionStatus.FAILED,
-                    f"the CRM refused the task: {err.reason}", now, counts)
+        _retry_or_fail(session, by_key[err.key], err, "the CRM refused the task", now, counts)
 
 
 # --- bookkeeping -----------------------------------------------------------------------------
@@ -418,6 +409,14 @@ def _finish(session: Session, item: OutboxItem, decision: PlaybookDecision,
     counts.failed += status is DecisionStatus.FAILED
     if status is DecisionStatus.FAILED:
         counts.errors.append(f"decision {decision.id}: {result[:200]}")
+
+
+def _retry_or_fail(session: Session, w: _Work, err: Any, refused: str, now: datetime, counts: Any) -> None:
+    """A per-record error: try again later when it may pass, else record the refusal."""
+    if err.retriable:
+        _retry(session, w, err.reason, now, counts)
+    else:
+        _finish(session, w.item, w.decision, DecisionStatus.FAILED, f"{refused}: {err.reason}", now, counts)
 
 
 def _retry(session: Session, w: _Work, reason: str, now: datetime, counts: Any) -> None:
