@@ -283,10 +283,7 @@ def _run_pre_due(session: Session, installation: Installation, row: CustomerBill
 def card_touch_point_due(installation: Installation, row: CustomerBilling, state: CustomerState,
                          now: datetime) -> ExpiringCard | None:
     """The card a card-expiry touch point is (or may be) about, when the setting is on."""
-    try:
-        if not playbook_settings(installation).card_expiry_reminder or row.deleted:
-            return None
-    except PolicyError:
+    if not playbook_settings(installation).card_expiry_reminder or row.deleted:
         return None
     return expiring_card(CustomerFacts.from_json(row.facts), now=now, in_episode=state.in_episode)
 

@@ -15,7 +15,6 @@ from sqlmodel import Session, select
 from connector.customers import risk_policy
 from connector.domain.billing_state import CustomerFacts
 from connector.domain.money import format_minor, stripe_exponent
-from connector.domain.policy import DEFAULT_POLICY, PolicyError
 from connector.domain.recovery import FORMULAS, CurrencyFigures, Period, Rate, recovery_report
 from connector.storage.models import CustomerBilling, Installation
 
@@ -37,12 +36,9 @@ def _facts(session: Session, installation_id: int):  # noqa: ANN202 - a generato
 
 
 def recovery_json(session: Session, installation: Installation, period: Period, now: datetime) -> dict[str, Any]:
-    try:
-        policy = risk_policy(installation)
-    except PolicyError:
-        policy = DEFAULT_POLICY  # settings are validated on save; an old bad value must not hide the figures
+    # risk_policy falls back to the defaults itself when stored settings no longer validate.
     report = recovery_report(_facts(session, installation.id), period=period,
-                             tz=ZoneInfo(installation.timezone), now=now, policy=policy)
+                             tz=ZoneInfo(installation.timezone), now=now, policy=risk_policy(installation))
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat(), "days": period.days,
                    "label": period.label},
