@@ -14,7 +14,7 @@ from connector.auth import require_admin
 from connector.context import get_services
 from connector.csrf import check_csrf
 from connector.domain.playbook import ActionKind, DecisionStatus
-from connector.domain.playbook_settings import PlaybookSettings
+from connector.domain.playbook_settings import PlaybookSettings, parse_playbook_settings
 from connector.domain.policy import PolicyError
 from connector.playbook_runner import (
     business_calendar,
@@ -163,8 +163,8 @@ def get_playbook_settings(installation_id: int):  # noqa: ANN201
         if inst is None:
             abort(404, "No such installation.")
         stored = inst.settings.get("playbook", {})
-        try:
-            effective = playbook_settings(inst)
+        try:  # parsed here, not through playbook_settings(): its fallback would hide the error
+            effective = parse_playbook_settings(stored)
         except PolicyError as exc:
             return jsonify(stored=stored, error=exc.message)
         return jsonify(stored=stored, effective=_settings_json(effective))

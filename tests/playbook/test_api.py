@@ -93,6 +93,18 @@ def test_settings_are_validated_and_the_old_ones_stay(client, services, fake_wor
             "gentle_sequence_id": "777", "daily_cap": 50, "region": "CA"}
 
 
+def test_stored_settings_that_no_longer_validate_are_reported_not_hidden(client, services, fake_world):
+    # The playbook runs on the defaults then; the admin must still be told why.
+    inst = install(services, fake_world.adapter)
+    with session_scope(services.engine) as s:
+        row = s.get(Installation, inst)
+        row.settings = {**row.settings, "playbook": {"daily_cap": -5}}
+        s.add(row)
+    body = api_get(client, services, f"/api/installations/{inst}/playbook-settings")
+    assert body["stored"] == {"daily_cap": -5}
+    assert body["error"] == "daily_cap: must be between 0 and 100000, got -5"
+
+
 def test_segment_lists_from_the_api(client, services, fake_world):
     inst = install(services, fake_world.adapter)
     answer = api(client, services, "POST", f"/api/installations/{inst}/segment-lists")
