@@ -67,7 +67,7 @@ MAX_DAYS = 3650
 MAX_EPISODES = 100
 
 
-def _number(name: str, value: Any, maximum: Number = MAX_POINTS) -> Number:
+def _number(name: str, value: Any, maximum: Number = MAX_POINTS, why: str = "") -> Number:
     # bool is an int subclass in Python; a JSON `true` is never a number of points.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PolicyError(f"{name}: must be a number, got {type(value).__name__}")
@@ -76,14 +76,14 @@ def _number(name: str, value: Any, maximum: Number = MAX_POINTS) -> Number:
     if value < 0:
         raise PolicyError(f"{name}: must not be negative")
     if value > maximum:
-        raise PolicyError(f"{name}: must be at most {maximum}")
+        raise PolicyError(f"{name}: must be at most {maximum}{why}")
     return value
 
 
-def _whole(name: str, value: Any, maximum: int = MAX_POINTS) -> int:
+def _whole(name: str, value: Any, maximum: int = MAX_POINTS, why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise PolicyError(f"{name}: must be a whole number, got {type(value).__name__}")
-    return int(_number(name, value, maximum))
+    return int(_number(name, value, maximum, why))
 
 
 def _days(name: str, value: Any) -> int:
@@ -91,9 +91,7 @@ def _days(name: str, value: Any) -> int:
 
 
 def _threshold(name: str, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_POINTS:
-        raise PolicyError(f"{name}: must be at most {MAX_POINTS} (the score's maximum)")
-    return _whole(name, value)
+    return _whole(name, value, MAX_POINTS, " (the score's maximum)")
 
 
 def _episodes(name: str, value: Any) -> int:
