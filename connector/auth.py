@@ -26,13 +26,17 @@ class Admin:
         return self.installation_ids is None or installation_id in self.installation_ids
 
 
+def bearer_is(token: str) -> bool:
+    """Whether the request's `Authorization: Bearer …` is `token` (compared in constant time)."""
+    header = request.headers.get("Authorization", "")
+    return bool(token) and header.startswith("Bearer ") and hmac.compare_digest(
+        header[7:].encode(), token.encode())
+
+
 def current_admin() -> Admin | None:
     settings = get_services().settings
-    header = request.headers.get("Authorization", "")
-    if settings.admin_token and header.startswith("Bearer "):
-        if hmac.compare_digest(header[7:].encode(), settings.admin_token.encode()):
-            return Admin("admin token", None, "token")
-        return None
+    if settings.admin_token and request.headers.get("Authorization", "").startswith("Bearer "):
+        return Admin("admin token", None, "token") if bearer_is(settings.admin_token) else None
     who = session.get("admin")
     if who and who.get("installation_id"):
         return Admin(who.get("user") or "CRM admin", frozenset({int(who["installation_id"])}), "crm")

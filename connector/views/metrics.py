@@ -7,12 +7,12 @@ it, keep /metrics on an internal network.
 
 from __future__ import annotations
 
-import hmac
 import logging
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from connector.auth import bearer_is
 from connector.context import get_services
 from connector.metrics import render
 
@@ -24,9 +24,7 @@ bp = Blueprint("metrics", __name__)
 def metrics() -> Response:
     services = get_services()
     token = services.settings.metrics_token
-    if token:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            log.info("metrics.refused")
-            abort(401, "Send the metrics token as a bearer token.")
+    if token and not bearer_is(token):
+        log.info("metrics.refused")
+        abort(401, "Send the metrics token as a bearer token.")
     return Response(render(services.engine), mimetype=None, content_type=CONTENT_TYPE_LATEST)
