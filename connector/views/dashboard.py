@@ -13,7 +13,6 @@ from sqlmodel import select
 from connector.auth import require_admin
 from connector.billing.connections import (
     chargebee_webhook_credentials,
-    chargebee_webhook_url,
     connect_chargebee,
     connect_stripe,
     stripe_webhook_url,
@@ -152,8 +151,8 @@ def billing_connections(installation_id: int):  # noqa: ANN201
                     "has_api_key": bool(c.api_key_enc), "created_at": iso_utc(c.created_at),
                     "last_event_at": iso_utc(last_events.get(c.id))}
             if c.provider == "chargebee":
-                item["webhook_url"] = chargebee_webhook_url(base, c.webhook_token)
-                item["webhook_username"] = chargebee_webhook_credentials(services, c)["username"]
+                hook = chargebee_webhook_credentials(services, c)  # its password is not answered
+                item["webhook_url"], item["webhook_username"] = hook["url"], hook["username"]
             else:
                 item["webhook_url"] = stripe_webhook_url(base, c.webhook_token)
                 item["webhook_endpoint"] = "created by the connector" if c.provider_endpoint_id else "made by hand"
