@@ -46,6 +46,11 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// [term, value] rows as <dt>/<dd> pairs of a <dl>; `ddAttrs(term)` gives each value's attributes.
+function definitions(rows, ddAttrs = () => ({})) {
+  return rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", ddAttrs(k), v)]);
+}
+
 function svg(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
@@ -168,7 +173,7 @@ function renderHealth(h) {
     ["API budget", `${budget}; ${f.api_calls_24h} calls in 24 h`],
     ["Customers", `${f.customers} · ${f.unmatched} unmatched · ${f.conflicts} conflicting`],
   ];
-  $("health-figures").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  $("health-figures").replaceChildren(...definitions(rows));
 }
 
 function renderSegments(data) {
@@ -492,7 +497,7 @@ async function connectBilling(event, provider) {
     for (const input of form.querySelectorAll("input[type=password]")) input.value = "";
     const rows = [["Webhook URL", data.webhook_url]];
     if (data.webhook_username) rows.push(["Webhook user", data.webhook_username], ["Webhook password", data.webhook_password]);
-    $("billing-result").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { class: "secret" }, v)]));
+    $("billing-result").replaceChildren(...definitions(rows, () => ({ class: "secret" })));
     $("billing-result").hidden = false;
     showMessage($("billing-message"), provider === "stripe"
       ? `Stripe (${data.mode}) connected; the webhook endpoint at Stripe posts to the URL below.`
@@ -542,8 +547,7 @@ function renderCardExpiry(c) {
     ]
     : [["Off", "Turn on card-expiry pre-dunning in Settings to reach customers before an expired card fails."]];
   if (!c.enabled && rows.length > 1) rows.unshift(["Off", "Turned off in Settings; figures of earlier reminders below."]);
-  $("card-expiry-figures").replaceChildren(...rows.flatMap(([k, v]) =>
-    [el("dt", {}, k), el("dd", { "data-figure": k }, String(v))]));
+  $("card-expiry-figures").replaceChildren(...definitions(rows, (k) => ({ "data-figure": k })));
 }
 
 async function loadHealth() { renderHealth(await getJSON(api("/health"))); }
